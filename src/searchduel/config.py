@@ -1,0 +1,267 @@
+"""Settings: one frozen object, read once from SEARCHDUEL_* variables and command-line flags.
+
+Every setting is declared once in SPECS (name, flag, variable, type, default, choices, help);
+the CLI, app.py and the README's table are all generated from it. Flags beat variables,
+variables beat defaults. A bad value raises ConfigError naming the variable and valid values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+ENV_PREFIX = "SEARCHDUEL_"
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
+DEFAULT_CORPUS = ASSETS_DIR / "corpus"
+
+# --- Budgets: every limit the pipeline obeys, in one place -------------------------------
+DEFAULT_MODEL = "microsoft/Phi-3-mini-4k-instruct"
+# Phi-3-mini-4k's max_position_embeddings; used when a backend cannot tell us its window.
+DEFAULT_CONTEXT_WINDOW = 4096
+# Long enough for a useful answer, short enough that two answers fit a CPU demo in minutes.
+MAX_NEW_TOKENS = 384
+# Upper bound on the sources block: measured (bench retrieval) to hold the answer for >0.95
+# of questions while leaving room for instructions, the question and the answer.
+CONTEXT_TOKENS = 2000
+MAX_PAGES = 8  # pages fetched in parallel: DuckDuckGo's first page has ~10 organic results
+ENOUGH_PAGES = 4  # stop waiting once this many usable pages are in
+PAGE_DEADLINE_S = 6.0  # one page, connect to last byte; slow sites rarely add evidence
+PHASE_DEADLINE_S = 10.0  # the whole fetch phase; the plain column is already streaming
+MAX_PAGE_BYTES = 2_000_000  # decoded body cap: long articles are ~300 KB of HTML
+SEARCH_TIMEOUT_S = 8.0  # one provider request
+SEARCH_HITS = 10  # hits requested from the provider
+QUEUE_SIZE = 16  # requests waiting for the shared local model before "busy"
+
+
+def _parse_bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_cidrs(value: str | Sequence[str]) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = []
+    for item in items:
+        item = item.strip()
+        if item:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+    return tuple(out)
+
+
+def _parse_url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// URL")
+    return value
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+    choices: tuple[str, ...] | None = None
+    repeat: bool = False  # flag may be given several times (joined like a comma list)
+    secret: bool = False  # env only: never a flag value in shell history
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("model", DEFAULT_MODEL, "hub id or local folder of the model (served name for --backend openai)"),
+    Spec("backend", "transformers", "where the model runs", choices=("transformers", "openai")),
+    Spec("base_url", "", "OpenAI-compatible server, e.g. http://localhost:8000/v1", _parse_url),
+    Spec("api_key", "", "bearer token for --backend openai", secret=True),
+    Spec("tokenizer", "", "hub id or folder of the tokenizer for exact counts (openai backend)"),
+    Spec("quantize", "auto", "weights on CUDA: auto = 4bit on CUDA, none on CPU",
+         choices=("auto", "4bit", "8bit", "none")),
+    Spec("context_window", 0, "model window in tokens; 0 = read it from the model config", int),
+    Spec("search", "auto", "search provider; auto = the chain in --search-order",
+         choices=("auto", "duckduckgo", "searxng", "local", "off")),
+    Spec("search_order", "duckduckgo,searxng,local", "providers tried by --search auto"),
+    Spec("corpus", str(DEFAULT_CORPUS), "folder of .html/.htm/.md/.txt for --search local"),
+    Spec("ddg_url", "https://html.duckduckgo.com", "scheme and host for DuckDuckGo (html and lite)",
+         _parse_url),
+    Spec("searxng_url", "", "SearXNG instance, e.g. http://localhost:8888", _parse_url),
+    Spec("region", "wt-wt", "DuckDuckGo region (kl), e.g. us-en, wt-wt"),
+    Spec("max_new_tokens", MAX_NEW_TOKENS, "tokens each answer may generate", int),
+    Spec("temperature", 0.0, "0 = greedy (the default: fair and repeatable)", float),
+    Spec("seed", 0, "sampling seed when temperature > 0", int),
+    Spec("context_tokens", CONTEXT_TOKENS, "most tokens the sources may take in the prompt", int),
+    Spec("pages", MAX_PAGES, "pages to read per question", int),
+    Spec("enough_pages", ENOUGH_PAGES, "stop fetching once this many pages are usable", int),
+    Spec("page_deadline", PAGE_DEADLINE_S, "seconds for one page", float),
+    Spec("phase_deadline", PHASE_DEADLINE_S, "seconds for the whole fetch phase", float),
+    Spec("max_page_bytes", MAX_PAGE_BYTES, "decoded bytes kept of one page", int),
+    Spec("dense", False, "add a dense re-ranker (all-MiniLM-L6-v2) to BM25", _parse_bool),
+    Spec("allow_address", (), "CIDR treated as public by the fetch guard (tests, intranets)",
+         _parse_cidrs, repeat=True),
+    Spec("queue_size", QUEUE_SIZE, "requests that may wait for the local model", int),
+    Spec("host", "127.0.0.1", "address app.py listens on (0.0.0.0 on Spaces)"),
+    Spec("port", 7860, "port app.py listens on (GRADIO_SERVER_PORT also works)", int),
+)
+SPEC_BY_NAME = {s.name: s for s in SPECS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = DEFAULT_MODEL
+    backend: str = "transformers"
+    base_url: str = ""
+    api_key: str = ""
+    tokenizer: str = ""
+    quantize: str = "auto"
+    context_window: int = 0
+    search: str = "auto"
+    search_order: str = "duckduckgo,searxng,local"
+    corpus: str = str(DEFAULT_CORPUS)
+    ddg_url: str = "https://html.duckduckgo.com"
+    searxng_url: str = ""
+    region: str = "wt-wt"
+    max_new_tokens: int = MAX_NEW_TOKENS
+    temperature: float = 0.0
+    seed: int = 0
+    context_tokens: int = CONTEXT_TOKENS
+    pages: int = MAX_PAGES
+    enough_pages: int = ENOUGH_PAGES
+    page_deadline: float = PAGE_DEADLINE_S
+    phase_deadline: float = PHASE_DEADLINE_S
+    max_page_bytes: int = MAX_PAGE_BYTES
+    dense: bool = False
+    allow_address: tuple[str, ...] = ()
+    queue_size: int = QUEUE_SIZE
+    host: str = "127.0.0.1"
+    port: int = 7860
+
+    def __post_init__(self) -> None:
+        for spec in SPECS:
+            value = getattr(self, spec.name)
+            if spec.choices and value not in spec.choices:
+                raise ConfigError(_bad(spec, value, f"valid values: {', '.join(spec.choices)}"))
+        order = [p.strip() for p in self.search_order.split(",") if p.strip()]
+        valid = ("duckduckgo", "searxng", "local")
+        if not order or any(p not in valid for p in order):
+            raise ConfigError(
+                _bad(SPEC_BY_NAME["search_order"], self.search_order,
+                     f"a comma list of: {', '.join(valid)}")
+            )
+        positive = ("max_new_tokens", "context_tokens", "pages", "enough_pages", "max_page_bytes",
+                    "queue_size")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(_bad(SPEC_BY_NAME[name], getattr(self, name), "a number above 0"))
+        for name in ("page_deadline", "phase_deadline"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(_bad(SPEC_BY_NAME[name], getattr(self, name), "seconds above 0"))
+        if self.temperature < 0 or self.temperature > 2:
+            raise ConfigError(_bad(SPEC_BY_NAME["temperature"], self.temperature, "0 to 2"))
+        if not 0 < self.port < 65536:
+            raise ConfigError(_bad(SPEC_BY_NAME["port"], self.port, "1 to 65535"))
+        if self.backend == "openai" and not self.base_url:
+            raise ConfigError(
+                "--backend openai needs a server: set --base-url or SEARCHDUEL_BASE_URL "
+                "(e.g. http://localhost:8000/v1)"
+            )
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The providers the search column tries, in order."""
+        if self.search == "off":
+            return ()
+        if self.search == "auto":
+            return tuple(p.strip() for p in self.search_order.split(",") if p.strip())
+        return (self.search,)
+
+    def replace(self, **changes: Any) -> Settings:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+    @classmethod
+    def load(
+        cls,
+        args: argparse.Namespace | Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Build settings: flags (given, not None) beat variables, variables beat defaults."""
+        environ = os.environ if environ is None else environ
+        given = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
+        values: dict[str, Any] = {}
+        for spec in SPECS:
+            raw = given.get(spec.name)
+            source = spec.flag
+            if raw is None or (spec.repeat and raw == []):
+                raw = environ.get(spec.env)
+                source = spec.env
+            if raw is None:
+                continue
+            values[spec.name] = _convert(spec, raw, source)
+        if "port" not in values and environ.get("GRADIO_SERVER_PORT"):
+            values["port"] = _convert(SPEC_BY_NAME["port"], environ["GRADIO_SERVER_PORT"],
+                                      "GRADIO_SERVER_PORT")
+        return cls(**values)
+
+
+def _bad(spec: Spec, value: Any, valid: str) -> str:
+    return f"bad value {value!r} for {spec.flag} / {spec.env}: {valid}"
+
+
+def _convert(spec: Spec, raw: Any, source: str) -> Any:
+    if not isinstance(raw, str) and not (spec.repeat and isinstance(raw, (list, tuple))):
+        return raw  # already typed (programmatic use)
+    try:
+        if spec.repeat and isinstance(raw, (list, tuple)):
+            return spec.parse(raw)
+        return spec.parse(raw)
+    except ValueError as exc:
+        valid = f"valid values: {', '.join(spec.choices)}" if spec.choices else str(exc)
+        raise ConfigError(f"bad value {raw!r} for {source} ({spec.env}): {valid}") from None
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """Add every setting as a flag (default None, so unset flags fall through to env)."""
+    group = parser.add_argument_group("settings (each also a SEARCHDUEL_* variable)")
+    for spec in SPECS:
+        if spec.secret:
+            continue
+        kwargs: dict[str, Any] = {"default": None, "help": f"{spec.help} [{spec.env}]"}
+        if spec.repeat:
+            kwargs.update(action="append", default=[])
+        if spec.choices:
+            kwargs["metavar"] = "{" + ",".join(spec.choices) + "}"
+        group.add_argument(spec.flag, dest=spec.name, **kwargs)
+
+
+def settings_table() -> str:
+    """Markdown table of every setting, for the README."""
+    rows = ["| flag | variable | default | meaning |", "|---|---|---|---|"]
+    for spec in SPECS:
+        default = spec.default
+        if spec.name == "corpus":
+            default = "assets/corpus"
+        default = ",".join(default) if isinstance(default, tuple) else default
+        flag = "(env only)" if spec.secret else f"`{spec.flag}`"
+        choices = f" ({' / '.join(spec.choices)})" if spec.choices else ""
+        rows.append(f"| {flag} | `{spec.env}` | `{default}` | {spec.help}{choices} |")
+    return "\n".join(rows)
+
+
+assert {f.name for f in fields(Settings)} == set(SPEC_BY_NAME), "Settings and SPECS disagree"

@@ -1,0 +1,40 @@
+"""The Backend protocol every model backend implements."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A chat model that streams text.
+
+    `stream` yields pieces of the answer as they are generated. It raises GenerationError
+    (never hangs) if generation fails, and stops early, without raising, once `stop` is set.
+    Both columns call it with the same decoding settings; temperature 0 means greedy.
+    `count_tokens` counts the whole chat prompt as the model will see it (template included),
+    exactly where a tokenizer is known, otherwise a documented over-estimate.
+    """
+
+    name: str
+    context_window: int
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: threading.Event | None = None,
+    ) -> Iterator[str]: ...
+
+    def count_tokens(self, messages: Sequence[Message]) -> int: ...
+
+    def count_text_tokens(self, text: str) -> int:
+        """Tokens of a bare string (no template, no special tokens)."""
+        ...

@@ -1,0 +1,1 @@
+"""Search providers: a SearchProvider protocol, implementations, and the provider chain."""
