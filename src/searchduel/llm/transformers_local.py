@@ -1,0 +1,319 @@
+"""Local model backend: transformers, 4-bit NF4 through bitsandbytes on CUDA, plain on CPU.
+
+One loaded model serves every stream (both columns, every user): each `stream` call runs
+`model.generate` in its own thread with a streamer that pushes text into a queue. Generation
+errors are caught in that thread and re-raised in the reader as GenerationError, so a failure
+ends the stream at once instead of leaving the reader waiting. A stop event ends generation at
+the next token. A gate caps concurrent streams and the waiting queue ("busy, N ahead of you").
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..config import DEFAULT_CONTEXT_WINDOW, Settings
+from ..errors import BackendBusy, Cancelled, GenerationError, ModelLoadError
+from .base import Message
+from .tokens import ChatTokenCounter, load_tokenizer
+
+# Streams that may generate at once on one model. On a CPU more only share the same cores;
+# on a GPU concurrent decode steps overlap well, so allow more there.
+CPU_STREAMS = 2
+GPU_STREAMS = 8
+_END = object()
+
+
+def pick_quantization(requested: str, cuda: bool) -> str:
+    """The quantization actually used: 4-bit/8-bit need CUDA; `auto` means 4bit there."""
+    if not cuda:
+        return "none"
+    return "4bit" if requested == "auto" else requested
+
+
+def load_model(name_or_path: str, quantize: str = "auto") -> tuple[Any, Any, str]:
+    """Load (model, tokenizer, quantization) from a hub id or a local folder; one code path.
+
+    On CUDA the default is 4-bit NF4 (bitsandbytes), with bf16 compute where supported. On CPU
+    nothing is quantized: bitsandbytes imports there too, so CUDA is checked, not exceptions.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    cuda = torch.cuda.is_available()
+    quant = pick_quantization(quantize, cuda)
+    kwargs: dict[str, Any] = {}
+    if cuda:
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        kwargs.update(device_map="auto", dtype=dtype)
+        if quant in ("4bit", "8bit"):
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = (
+                BitsAndBytesConfig(
+                    load_in_4bit=True,
+                    bnb_4bit_quant_type="nf4",
+                    bnb_4bit_use_double_quant=True,
+                    bnb_4bit_compute_dtype=dtype,
+                )
+                if quant == "4bit"
+                else BitsAndBytesConfig(load_in_8bit=True)
+            )
+    else:
+        kwargs["dtype"] = torch.float32  # bf16 matmuls are slow on most CPUs
+    tokenizer = load_tokenizer(name_or_path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+    except Exception as exc:  # OSError, ValueError, ImportError ... from transformers
+        where = "folder" if Path(name_or_path).exists() else "hub id"
+        raise ModelLoadError(f"could not load the model {where} {name_or_path!r}: {exc}") from exc
+    model.eval()
+    return model, tokenizer, quant
+
+
+class _Gate:
+    """At most `slots` streams generate at once; at most `max_waiting` wait for a slot."""
+
+    def __init__(self, slots: int, max_waiting: int):
+        self._cond = threading.Condition()
+        self._free = slots
+        self._waiting = 0
+        self.max_waiting = max_waiting
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def acquire(self, stop: threading.Event | None) -> None:
+        with self._cond:
+            if self._free > 0 and self._waiting == 0:
+                self._free -= 1
+                return
+            if self._waiting >= self.max_waiting:
+                raise BackendBusy(
+                    f"the model is busy: {self._waiting} requests ahead of you; try again soon",
+                    ahead=self._waiting,
+                )
+            self._waiting += 1
+            try:
+                while self._free == 0:
+                    if stop is not None and stop.is_set():
+                        raise Cancelled("stopped while waiting for the model")
+                    self._cond.wait(timeout=0.1)
+                self._free -= 1
+            finally:
+                self._waiting -= 1
+
+    def release(self) -> None:
+        with self._cond:
+            self._free += 1
+            self._cond.notify()
+
+
+class _QueueStreamer:
+    """A transformers streamer that decodes incrementally and hands text to a queue."""
+
+    def __init__(self, tokenizer: Any, out: queue.Queue):
+        self.tokenizer = tokenizer
+        self.out = out
+        self.ids: list[int] = []
+        self.sent = 0  # characters of decoded text already handed out
+        self.prompt_seen = False
+        self.tokens = 0
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # generate() first passes the prompt ids
+            self.prompt_seen = True
+            return
+        new = value.reshape(-1).tolist()
+        self.ids.extend(new)
+        self.tokens += len(new)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for the rest
+            return
+        if len(text) > self.sent:
+            self.out.put(text[self.sent :])
+            self.sent = len(text)
+
+    def end(self) -> None:
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if len(text) > self.sent:
+            self.out.put(text[self.sent :])
+            self.sent = len(text)
+
+
+def _stop_criteria(stop: threading.Event) -> Any:
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _OnEvent(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):  # type: ignore[override]
+            import torch
+
+            return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool)
+
+    return StoppingCriteriaList([_OnEvent()])
+
+
+def _gpu_duration(*args: Any, max_new_tokens: int = 512, **kwargs: Any) -> int:
+    # ZeroGPU lease: Phi-3-mini 4-bit decodes >= 20 tok/s on a shared slice; add load slack.
+    return min(120, 20 + max_new_tokens // 20)
+
+
+def _maybe_spaces_gpu(fn: Any) -> Any:
+    """Decorate with spaces.GPU (a no-op off ZeroGPU); plain function where it is missing."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=_gpu_duration)(fn)
+
+
+class TransformersBackend:
+    """A transformers causal LM shared by every stream of this process."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str = "",
+        context_window: int = 0,
+        max_streams: int | None = None,
+        queue_size: int = 16,
+        quantization: str = "none",
+    ):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name or getattr(model.config, "_name_or_path", "model")
+        self.context_window = context_window or int(
+            getattr(model.config, "max_position_embeddings", 0) or DEFAULT_CONTEXT_WINDOW
+        )
+        self.quantization = quantization
+        self.counter = ChatTokenCounter(tokenizer)
+        if max_streams is None:
+            max_streams = GPU_STREAMS if self.device.type == "cuda" else CPU_STREAMS
+        self.gate = _Gate(max_streams, queue_size)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TransformersBackend:
+        model, tokenizer, quant = load_model(settings.model, settings.quantize)
+        return cls(
+            model,
+            tokenizer,
+            name=settings.model,
+            context_window=settings.context_window,
+            queue_size=settings.queue_size,
+            quantization=quant,
+        )
+
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        return self.counter.count_tokens(messages)
+
+    def count_text_tokens(self, text: str) -> int:
+        return self.counter.count_text_tokens(text)
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer as it is generated (see the module docstring for the guarantees)."""
+        yield from _stream(self, list(messages), max_new_tokens=max_new_tokens,
+                           temperature=temperature, seed=seed, stop=stop)
+
+    def generate_kwargs(self, ids: list[int], *, max_new_tokens: int, temperature: float) -> dict:
+        """The exact arguments both columns (and the bench's raw baseline) pass to generate()."""
+        import copy
+
+        import torch
+
+        config = copy.deepcopy(self.model.generation_config)
+        config.max_new_tokens = max_new_tokens
+        config.do_sample = temperature > 0
+        if temperature > 0:
+            config.temperature = temperature
+        else:  # greedy: clear sampling knobs a hub config may carry, so nothing warns
+            config.temperature = None
+            config.top_p = None
+            config.top_k = None
+        if config.pad_token_id is None:
+            config.pad_token_id = self.tokenizer.pad_token_id or self.tokenizer.eos_token_id
+        input_ids = torch.tensor([ids], device=self.device)
+        return {
+            "input_ids": input_ids,
+            "attention_mask": torch.ones_like(input_ids),
+            "generation_config": config,
+        }
+
+
+@_maybe_spaces_gpu
+def _stream(
+    backend: TransformersBackend,
+    messages: list[Message],
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    stop: threading.Event | None,
+) -> Iterator[str]:
+    import torch
+
+    ids = backend.counter.prompt_ids(messages)
+    if len(ids) + max_new_tokens > backend.context_window:
+        raise GenerationError(
+            f"the prompt takes {len(ids)} tokens and the answer {max_new_tokens}; the model "
+            f"reads at most {backend.context_window}. Shorten the prompt or lower max new tokens."
+        )
+    halt = threading.Event()  # set by the caller's stop or when the reader goes away
+    if stop is not None and stop.is_set():
+        return
+    backend.gate.acquire(stop)
+    out: queue.Queue = queue.Queue()
+    streamer = _QueueStreamer(backend.tokenizer, out)
+    kwargs = backend.generate_kwargs(ids, max_new_tokens=max_new_tokens, temperature=temperature)
+
+    def work() -> None:
+        try:
+            if temperature > 0:
+                torch.manual_seed(seed)
+            with torch.inference_mode():
+                backend.model.generate(
+                    **kwargs, streamer=streamer, stopping_criteria=_stop_criteria(halt)
+                )
+        except BaseException as exc:  # forwarded to the reader, never lost in the thread
+            out.put(exc)
+        finally:
+            out.put(_END)
+
+    thread = threading.Thread(target=work, name="generate", daemon=True)
+    thread.start()
+    try:
+        while True:
+            try:
+                item = out.get(timeout=0.05)
+            except queue.Empty:
+                if stop is not None and stop.is_set():
+                    halt.set()
+                continue
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise GenerationError(f"generation failed: {item}") from item
+            yield item
+            if stop is not None and stop.is_set():
+                halt.set()
+    finally:
+        halt.set()
+        thread.join(timeout=30)
+        backend.gate.release()
