@@ -37,6 +37,14 @@ PHASE_DEADLINE_S = 10.0  # the whole fetch phase; the plain column is already st
 MAX_PAGE_BYTES = 2_000_000  # decoded body cap: long articles are ~300 KB of HTML
 SEARCH_TIMEOUT_S = 8.0  # one provider request
 SEARCH_HITS = 10  # hits requested from the provider
+# The whole provider chain for one query (fallbacks and the one retry included): a block is
+# reported within a few seconds, a slow provider still gets one full SEARCH_TIMEOUT_S try.
+SEARCH_BUDGET_S = 20.0
+# A blocked provider rests this long before one probe request: DuckDuckGo's bot challenge
+# typically lifts after minutes, and hammering it meanwhile extends the ban.
+BLOCK_COOLDOWN_S = 900.0
+SEARCH_CACHE_TTL_S = 900.0  # same query within 15 min: results barely change, requests cost
+PROVIDER_SPACING_S = 1.0  # least gap between two requests to one provider (politeness)
 QUEUE_SIZE = 16  # requests waiting for the shared local model before "busy"
 
 

@@ -34,6 +34,7 @@ class Hit:
     provider: str = ""
     display_url: str = ""
     date: str | None = None
+    engine: str = ""  # the upstream engine behind a meta-search provider (SearXNG), if known
 
 
 @dataclass(frozen=True)
