@@ -35,6 +35,11 @@ ENOUGH_PAGES = 4  # stop waiting once this many usable pages are in
 PAGE_DEADLINE_S = 6.0  # one page, connect to last byte; slow sites rarely add evidence
 PHASE_DEADLINE_S = 10.0  # the whole fetch phase; the plain column is already streaming
 MAX_PAGE_BYTES = 2_000_000  # decoded body cap: long articles are ~300 KB of HTML
+MAX_REDIRECTS = 3  # hops followed per page, each re-checked by the address guard
+PER_HOST_CONNECTIONS = 2  # requests at once to one host: polite, and results rarely share hosts
+PAGE_CACHE_TTL_S = 600.0  # page lifetime without Cache-Control: one session's follow-up questions
+PAGE_CACHE_MAX_TTL_S = 3600.0  # cap on a server's max-age: search answers should stay fresh
+PAGE_CACHE_ENTRIES = 256  # ~32 questions' worth of pages; extracted text is ~10-50 KB each
 SEARCH_TIMEOUT_S = 8.0  # one provider request
 SEARCH_HITS = 10  # hits requested from the provider
 # The whole provider chain for one query (fallbacks and the one retry included): a block is
