@@ -99,20 +99,36 @@ class Spec:
 
 
 SPECS: tuple[Spec, ...] = (
-    Spec("model", DEFAULT_MODEL, "hub id or local folder of the model (served name for --backend openai)"),
+    Spec(
+        "model",
+        DEFAULT_MODEL,
+        "hub id or local folder of the model (served name for --backend openai)",
+    ),
     Spec("backend", "transformers", "where the model runs", choices=("transformers", "openai")),
     Spec("base_url", "", "OpenAI-compatible server, e.g. http://localhost:8000/v1", _parse_url),
     Spec("api_key", "", "bearer token for --backend openai", secret=True),
     Spec("tokenizer", "", "hub id or folder of the tokenizer for exact counts (openai backend)"),
-    Spec("quantize", "auto", "weights on CUDA: auto = 4bit on CUDA, none on CPU",
-         choices=("auto", "4bit", "8bit", "none")),
+    Spec(
+        "quantize",
+        "auto",
+        "weights on CUDA: auto = 4bit on CUDA, none on CPU",
+        choices=("auto", "4bit", "8bit", "none"),
+    ),
     Spec("context_window", 0, "model window in tokens; 0 = read it from the model config", int),
-    Spec("search", "auto", "search provider; auto = the chain in --search-order",
-         choices=("auto", "duckduckgo", "searxng", "local", "off")),
+    Spec(
+        "search",
+        "auto",
+        "search provider; auto = the chain in --search-order",
+        choices=("auto", "duckduckgo", "searxng", "local", "off"),
+    ),
     Spec("search_order", "duckduckgo,searxng,local", "providers tried by --search auto"),
     Spec("corpus", str(DEFAULT_CORPUS), "folder of .html/.htm/.md/.txt for --search local"),
-    Spec("ddg_url", "https://html.duckduckgo.com", "scheme and host for DuckDuckGo (html and lite)",
-         _parse_url),
+    Spec(
+        "ddg_url",
+        "https://html.duckduckgo.com",
+        "scheme and host for DuckDuckGo (html and lite)",
+        _parse_url,
+    ),
     Spec("searxng_url", "", "SearXNG instance, e.g. http://localhost:8888", _parse_url),
     Spec("region", "wt-wt", "DuckDuckGo region (kl), e.g. us-en, wt-wt"),
     Spec("max_new_tokens", MAX_NEW_TOKENS, "tokens each answer may generate", int),
@@ -125,8 +141,13 @@ SPECS: tuple[Spec, ...] = (
     Spec("phase_deadline", PHASE_DEADLINE_S, "seconds for the whole fetch phase", float),
     Spec("max_page_bytes", MAX_PAGE_BYTES, "decoded bytes kept of one page", int),
     Spec("dense", False, "add a dense re-ranker (all-MiniLM-L6-v2) to BM25", _parse_bool),
-    Spec("allow_address", (), "CIDR treated as public by the fetch guard (tests, intranets)",
-         _parse_cidrs, repeat=True),
+    Spec(
+        "allow_address",
+        (),
+        "CIDR treated as public by the fetch guard (tests, intranets)",
+        _parse_cidrs,
+        repeat=True,
+    ),
     Spec("queue_size", QUEUE_SIZE, "requests that may wait for the local model", int),
     Spec("host", "127.0.0.1", "address app.py listens on (0.0.0.0 on Spaces)"),
     Spec("port", 7860, "port app.py listens on (GRADIO_SERVER_PORT also works)", int),
@@ -173,11 +194,20 @@ class Settings:
         valid = ("duckduckgo", "searxng", "local")
         if not order or any(p not in valid for p in order):
             raise ConfigError(
-                _bad(SPEC_BY_NAME["search_order"], self.search_order,
-                     f"a comma list of: {', '.join(valid)}")
+                _bad(
+                    SPEC_BY_NAME["search_order"],
+                    self.search_order,
+                    f"a comma list of: {', '.join(valid)}",
+                )
             )
-        positive = ("max_new_tokens", "context_tokens", "pages", "enough_pages", "max_page_bytes",
-                    "queue_size")
+        positive = (
+            "max_new_tokens",
+            "context_tokens",
+            "pages",
+            "enough_pages",
+            "max_page_bytes",
+            "queue_size",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(_bad(SPEC_BY_NAME[name], getattr(self, name), "a number above 0"))
@@ -228,8 +258,9 @@ class Settings:
                 continue
             values[spec.name] = _convert(spec, raw, source)
         if "port" not in values and environ.get("GRADIO_SERVER_PORT"):
-            values["port"] = _convert(SPEC_BY_NAME["port"], environ["GRADIO_SERVER_PORT"],
-                                      "GRADIO_SERVER_PORT")
+            values["port"] = _convert(
+                SPEC_BY_NAME["port"], environ["GRADIO_SERVER_PORT"], "GRADIO_SERVER_PORT"
+            )
         return cls(**values)
 
 

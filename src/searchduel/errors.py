@@ -1,7 +1,7 @@
 """One exception tree for the whole project.
 
     SearchDuelError
-    ├── ConfigError            a setting has a bad value (message names the variable and valid values)
+    ├── ConfigError            a setting has a bad value (names the variable and valid values)
     ├── SearchError            the search stage could not produce hits
     │   ├── SearchBlocked      the provider refused us (bot challenge, 403/418/429, ...)
     │   ├── SearchUnavailable  network failure, timeout, 5xx, provider not configured

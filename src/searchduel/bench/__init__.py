@@ -73,6 +73,6 @@ def format_table(results: list[Result]) -> str:
         base = "" if r.baseline is None else f"{r.baseline:.4g}"
         rows.append((r.suite, r.name, f"{r.value:.4g} {r.unit}".strip(), base, r.target, ok))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

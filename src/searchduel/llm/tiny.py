@@ -16,15 +16,26 @@ PHI3_CHAT_TEMPLATE = (
     "{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
 )
-SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<|endoftext|>", "<|system|>", "<|user|>",
-                  "<|assistant|>", "<|end|>"]
+SPECIAL_TOKENS = [
+    "<unk>",
+    "<s>",
+    "</s>",
+    "<|endoftext|>",
+    "<|system|>",
+    "<|user|>",
+    "<|assistant|>",
+    "<|end|>",
+]
 
 
 def _default_texts() -> list[str]:
     from ..config import DEFAULT_CORPUS
 
-    texts = [p.read_text("utf-8", "replace") for p in sorted(DEFAULT_CORPUS.rglob("*"))
-             if p.is_file() and p.suffix in (".md", ".txt", ".html", ".htm")]
+    texts = [
+        p.read_text("utf-8", "replace")
+        for p in sorted(DEFAULT_CORPUS.rglob("*"))
+        if p.is_file() and p.suffix in (".md", ".txt", ".html", ".htm")
+    ]
     return texts or ["The quick brown fox jumps over the lazy dog. " * 50]
 
 

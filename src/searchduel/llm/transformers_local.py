@@ -229,8 +229,14 @@ class TransformersBackend:
         stop: threading.Event | None = None,
     ) -> Iterator[str]:
         """Yield the answer as it is generated (see the module docstring for the guarantees)."""
-        yield from _stream(self, list(messages), max_new_tokens=max_new_tokens,
-                           temperature=temperature, seed=seed, stop=stop)
+        yield from _stream(
+            self,
+            list(messages),
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            seed=seed,
+            stop=stop,
+        )
 
     def generate_kwargs(self, ids: list[int], *, max_new_tokens: int, temperature: float) -> dict:
         """The exact arguments both columns (and the bench's raw baseline) pass to generate()."""

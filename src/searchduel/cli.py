@@ -1,0 +1,315 @@
+"""python -m searchduel ask|search|fetch|extract|context|bench|tiny-model ...
+
+The same engine as the app, without a browser. Errors become messages and exit codes here
+and nowhere else: 0 ok, 1 the work failed (blocked search, refused page, failed column),
+2 bad usage or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import Settings, add_flags
+from .errors import ConfigError, SearchDuelError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m searchduel", description=__doc__.split("\n")[2]
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ask", help="both answers, sources and timings for one prompt")
+    p.add_argument("prompt")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    add_flags(p)
+
+    p = sub.add_parser("search", help="hits from the provider chain")
+    p.add_argument("query")
+    p.add_argument("--json", action="store_true")
+    add_flags(p)
+
+    p = sub.add_parser("fetch", help="safe fetch and extraction of one page")
+    p.add_argument("url")
+    p.add_argument("--json", action="store_true")
+    add_flags(p)
+
+    p = sub.add_parser("extract", help="main text of saved HTML files (.html or .html.gz)")
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--jsonl", action="store_true", help="one JSON object per file")
+    add_flags(p)
+
+    p = sub.add_parser("context", help="the exact context the search column's model gets")
+    p.add_argument("question", nargs="?")
+    p.add_argument("--questions", type=Path, help="a file with one question per line")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--jsonl", action="store_true", help="with --questions: one object per line")
+    add_flags(p)
+
+    p = sub.add_parser("bench", help="the performance suite (see searchduel.bench)")
+    from .bench import SUITES
+
+    p.add_argument(
+        "suites", nargs="*", metavar="SUITE", help=f"any of {', '.join(SUITES)} (default: all)"
+    )
+    p.add_argument("--json", action="store_true")
+    add_flags(p)
+    _add_bench_arguments(p)
+
+    p = sub.add_parser("tiny-model", help="write a tiny random Phi-3 (for offline demos/tests)")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--hidden-size", type=int, default=64)
+    p.add_argument("--layers", type=int, default=2)
+    return parser
+
+
+def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    import importlib
+
+    from .bench import SUITES
+
+    for module in SUITES.values():
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        if hasattr(mod, "add_arguments"):
+            mod.add_arguments(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.load(args) if args.command != "tiny-model" else None
+        return COMMANDS[args.command](args, settings)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SearchDuelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, default=_jsonable))
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "__dataclass_fields__"):
+        return asdict(obj)
+    return str(obj)
+
+
+def _engine(settings: Settings) -> Any:
+    from .engine import Engine
+    from .llm import make_backend
+
+    return Engine(settings, make_backend(settings))
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine import summarize
+
+    engine = _engine(settings)
+    if not args.prompt.strip():
+        raise ConfigError("the prompt is empty")
+    events = []
+    for event in engine.run(args.prompt):
+        events.append(event)
+        if not args.json and event.kind == "token":
+            pass  # printed per column below: two interleaved streams are unreadable
+    result = summarize(args.prompt, events)
+    if args.json:
+        _print_json(result)
+    else:
+        from .render import provider_label
+
+        for name, title in (("plain", "Search off"), ("search", "Search on")):
+            col = result[name]
+            print(f"== {title} ==")
+            print(col["answer"] or "")
+            if col.get("error"):
+                print(f"[error] {col['error']}")
+            if col.get("ttft_s") is not None:
+                print(
+                    f"-- first token {col['ttft_s']:.2f}s, {col['tokens']} tokens, "
+                    f"total {col['total_s']:.2f}s"
+                )
+        s = result["search"]
+        print(f"== Sources ({provider_label(s['provider'], s['offline'])}) ==")
+        for src in s["sources"]:
+            print(f"[{src['n']}] {src['title']} <{src['url']}>")
+        for notice in s["notices"]:
+            print(f"notice: {notice}")
+    failed = result["plain"].get("error") or result["search"].get("error")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from .search.registry import search_cli
+
+    result = search_cli(args.query, settings)
+    if args.json:
+        _print_json(result)
+    else:
+        for notice in result.get("notices", []):
+            print(f"notice: {notice}", file=sys.stderr)
+        for i, hit in enumerate(result["hits"], 1):
+            print(f"{i}. {hit['title']}\n   {hit['url']}\n   {hit['snippet']}")
+    return EXIT_OK
+
+
+def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from .web.fetch import fetch_one
+
+    page = fetch_one(args.url, settings)
+    record = {
+        "url": page.url,
+        "final_url": page.final_url,
+        "status": page.status,
+        "reason": page.reason,
+        "http_status": page.http_status,
+        "ms": round(page.ms, 1),
+        "bytes": page.bytes,
+        "title": page.title,
+        "text": page.text,
+    }
+    if args.json:
+        _print_json(record)
+    else:
+        print(
+            f"{page.status} {page.http_status or ''} {page.ms:.0f} ms {page.bytes} bytes "
+            f"{page.final_url or page.url}"
+        )
+        if page.reason:
+            print(f"reason: {page.reason}")
+        print(f"\n# {page.title}\n\n{page.text}")
+    return EXIT_OK if page.status == "ok" else EXIT_FAILED
+
+
+def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
+    from .web.extract import iter_extract_files
+
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        raise ConfigError(f"no such file: {', '.join(missing)}")
+    for record in iter_extract_files(args.files):
+        if args.jsonl:
+            _print_json(record)
+        else:
+            print(f"==> {record['path']}: {record['title']}\n{record['text']}\n")
+    return EXIT_OK
+
+
+def cmd_context(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine import Engine, SearchTrace
+
+    if bool(args.question) == bool(args.questions):
+        raise ConfigError("give one QUESTION or --questions FILE")
+    engine = Engine(settings, _counter_backend(settings))
+    questions = (
+        [q.strip() for q in args.questions.read_text("utf-8").splitlines() if q.strip()]
+        if args.questions
+        else [args.question]
+    )
+    status = EXIT_OK
+    for question in questions:
+        trace = SearchTrace()
+        try:
+            ctx = engine.context(question, trace=trace)
+        except SearchDuelError as exc:
+            if not args.questions:
+                raise
+            _print_json({"question": question, "error": str(exc)})
+            status = EXIT_FAILED
+            continue
+        record = {
+            "question": question,
+            "provider": trace.provider,
+            "offline": trace.offline,
+            "notices": trace.notices or [],
+            "sources": [asdict(s) for s in ctx.sources],
+            "context": ctx.text,
+            "context_tokens": ctx.context_tokens,
+            "prompt_tokens": ctx.prompt_tokens,
+            "budget_tokens": ctx.budget_tokens,
+        }
+        if args.json or args.jsonl:
+            _print_json(record)
+        else:
+            print(ctx.text)
+            print(f"\n-- {ctx.context_tokens} context tokens, {ctx.prompt_tokens} prompt tokens")
+    return status
+
+
+def _counter_backend(settings: Settings) -> Any:
+    """What `context` needs of a backend: the window and exact token counts, not the weights."""
+    from .llm.tokens import ChatTokenCounter, EstimateTokenCounter, load_tokenizer
+
+    class _Counter:
+        def __init__(self) -> None:
+            name = settings.tokenizer or settings.model
+            if settings.backend == "openai" and not settings.tokenizer:
+                self.counter: Any = EstimateTokenCounter()
+            else:
+                self.counter = ChatTokenCounter(load_tokenizer(name))
+            self.context_window = settings.context_window or _window(settings)
+
+        def count_tokens(self, messages: Any) -> int:
+            return self.counter.count_tokens(messages)
+
+        def count_text_tokens(self, text: str) -> int:
+            return self.counter.count_text_tokens(text)
+
+    return _Counter()
+
+
+def _window(settings: Settings) -> int:
+    from .config import DEFAULT_CONTEXT_WINDOW
+
+    if settings.backend == "transformers":
+        try:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(settings.model)
+            return int(getattr(config, "max_position_embeddings", 0) or DEFAULT_CONTEXT_WINDOW)
+        except Exception:  # no config reachable: the documented default window
+            pass
+    return DEFAULT_CONTEXT_WINDOW
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from .bench.runner import run_suites
+
+    return run_suites(args, settings)
+
+
+def cmd_tiny_model(args: argparse.Namespace, settings: Settings | None) -> int:
+    from .llm.tiny import build_tiny_model
+
+    path = build_tiny_model(args.folder, hidden_size=args.hidden_size, layers=args.layers)
+    print(f"tiny random Phi-3 written to {path} (its answers are noise; for demos and tests)")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "ask": cmd_ask,
+    "search": cmd_search,
+    "fetch": cmd_fetch,
+    "extract": cmd_extract,
+    "context": cmd_context,
+    "bench": cmd_bench,
+    "tiny-model": cmd_tiny_model,
+}
