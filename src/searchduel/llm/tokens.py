@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,23 @@ from typing import Any
 from ..errors import ModelLoadError
 from .base import Message
 
-# Without a tokenizer we over-estimate: real BPE vocabularies (Llama/Phi/Mistral/Qwen) average
-# 3.5-4.5 characters per token on English prose; 2.5 chars/token stays above the true count
-# even for code, numbers and non-Latin text, so a budget computed with it is never exceeded
-# for the text we pack. Each message adds a few template tokens.
-ESTIMATE_CHARS_PER_TOKEN = 2.5
+# Without a tokenizer we over-estimate by character class. A flat chars/token ratio cannot be
+# safe: digits are one token each, a CJK or Khmer character falls back to 3 byte tokens, and
+# 2.5 chars/token came out under the Phi-3 count for 4% of the wcxb/scrapinghub pages and 24%
+# of Python/JS files. So: a non-ASCII character costs its UTF-8 bytes (the byte-fallback worst
+# case, and a hard bound for byte-level BPE too); an ASCII digit, symbol, newline or tab costs
+# 1; a single space before a letter is free (it merges into the word); a run of letters costs
+# 0.4 per lowercase and 0.6 per uppercase letter (ALL-CAPS words split into short pieces),
+# rounded up per run; plus 1 for the leading piece. Measured against the Phi-3 tokenizer on
+# 1,657 real pages, 169 code files and llama.cpp's 47 test strings: never under (lowest ratio
+# 1.12 on pages, 1.33 on code, 1.00 on the test strings), median 1.8x on prose.
+ESTIMATE_LOWER_LETTER = 0.4
+ESTIMATE_UPPER_LETTER = 0.6
 ESTIMATE_TOKENS_PER_MESSAGE = 8
+_LETTER_RUN = re.compile(r"[A-Za-z]+")
+_FREE_SPACE = re.compile(r"(?<! ) (?=[A-Za-z])")
+_UPPER = re.compile(r"[A-Z]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def load_tokenizer(name_or_path: str) -> Any:
@@ -64,7 +76,20 @@ class EstimateTokenCounter:
     exact = False
 
     def count_text_tokens(self, text: str) -> int:
-        return math.ceil(len(text) / ESTIMATE_CHARS_PER_TOKEN)
+        if not text:
+            return 0
+        letters = 0
+        total = 1  # the leading piece (SentencePiece's dummy prefix)
+        for run in _LETTER_RUN.findall(text):
+            upper = len(_UPPER.findall(run))
+            letters += len(run)
+            total += math.ceil(
+                (len(run) - upper) * ESTIMATE_LOWER_LETTER + upper * ESTIMATE_UPPER_LETTER
+            )
+        ascii_chars = len(_NON_ASCII.sub("", text))
+        total += ascii_chars - letters - len(_FREE_SPACE.findall(text))
+        total += len(text.encode("utf-8", "surrogatepass")) - ascii_chars
+        return total
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         total = sum(self.count_text_tokens(m.get("content", "")) for m in messages)
