@@ -1,0 +1,58 @@
+"""Shared fixtures: a tiny real Phi-3 built once per run, a scripted backend, shared data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from searchduel.config import DEFAULT_CORPUS, Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+PHI3_TOKENIZER = SHARED_DATA / "phi3-tokenizer"
+
+
+def require_shared(path: Path) -> Path:
+    """Skip (or, in CI with SEARCHDUEL_REQUIRE_SHARED=1, fail) when ../shared data is absent."""
+    if not path.exists():
+        reason = f"{path} is absent (the shared data lives beside the repository)"
+        if os.environ.get("SEARCHDUEL_REQUIRE_SHARED") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Phi3ForCausalLM + a tokenizer trained now on the shipped corpus."""
+    from searchduel.llm.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-phi3"))
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(tiny_model_dir: Path):
+    from searchduel.llm.transformers_local import TransformersBackend, load_model
+
+    model, tokenizer, quant = load_model(str(tiny_model_dir))
+    return TransformersBackend(model, tokenizer, name="tiny", quantization=quant)
+
+
+@pytest.fixture(scope="session")
+def phi3_tokenizer():
+    from searchduel.llm.tokens import load_tokenizer
+
+    return load_tokenizer(str(require_shared(PHI3_TOKENIZER)))
+
+
+@pytest.fixture
+def settings(tiny_model_dir: Path) -> Settings:
+    """Offline settings: the tiny model and the shipped corpus."""
+    return Settings(
+        model=str(tiny_model_dir),
+        search="local",
+        corpus=str(DEFAULT_CORPUS),
+        max_new_tokens=24,
+    )

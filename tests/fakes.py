@@ -1,0 +1,58 @@
+"""Test doubles that run the real code paths around them (no mocks)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+from searchduel.errors import GenerationError
+
+
+class ScriptedBackend:
+    """A Backend whose answers are queued by the test: `enqueue(pieces)`; calls go in `history`.
+
+    Each piece is yielded after `delay` seconds. A queued Exception is raised mid-stream after
+    the pieces before it. Token counts are words, so budgets are easy to reason about.
+    """
+
+    name = "scripted"
+
+    def __init__(self, *, context_window: int = 4096, delay: float = 0.0):
+        self.context_window = context_window
+        self.delay = delay
+        self.history: list[list[dict[str, str]]] = []
+        self._script: list[list[object]] = []
+        self._lock = threading.Lock()
+
+    def enqueue(self, *pieces: object) -> None:
+        with self._lock:
+            self._script.append(list(pieces))
+
+    def stream(
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: threading.Event | None = None,
+    ) -> Iterator[str]:
+        with self._lock:
+            self.history.append([dict(m) for m in messages])
+            script = self._script.pop(0) if self._script else ["ok"]
+        for piece in script[:max_new_tokens]:
+            if stop is not None and stop.is_set():
+                return
+            if self.delay:
+                time.sleep(self.delay)
+            if isinstance(piece, BaseException):
+                raise GenerationError(f"generation failed: {piece}") from piece
+            yield str(piece)
+
+    def count_text_tokens(self, text: str) -> int:
+        return math.ceil(len(text.split()) * 1.0) if text else 0
+
+    def count_tokens(self, messages: Sequence[dict[str, str]]) -> int:
+        return sum(self.count_text_tokens(m["content"]) + 4 for m in messages) + 2
