@@ -1,0 +1,291 @@
+"""Ranking passages for a question: BM25, an optional dense re-ranker, fusion and diversity.
+
+    chunks ─► BM25 ─┬─────────────► reciprocal-rank fusion (+ a small prior for the search
+                    └─► dense ────►   engine's own rank) ─► near-duplicates out ─► per-source
+                        (optional)     cap and a decay that spreads picks over sources
+
+Everything is deterministic for a fixed input: ties break on (page rank, url, position).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..types import Chunk
+
+# BM25's usual constants; b=0.75 normalises for chunk length, which varies by 3x here.
+BM25_K1 = 1.2
+BM25_B = 0.75
+# Reciprocal-rank fusion constant (Cormack et al. 2009 use 60).
+RRF_K = 60
+# Weight of the search engine's own rank next to the text match: a tie-breaker, not a vote.
+RANK_PRIOR_WEIGHT = 0.3
+MAX_PER_SOURCE = 4  # chunks one page may contribute before the others get a turn
+SOURCE_DECAY = 0.8  # each further chunk of the same page is worth this much less
+NEAR_DUP_JACCARD = 0.7  # word-shingle overlap above which two chunks say the same thing
+SHINGLE = 4
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+# Function words carry no evidence about a topic; dropping them keeps postings short.
+_STOPWORD_TEXT = (
+    "a about above after again against all am an and any are as at be because been before "
+    "being below between both but by can could did do does doing down during each few for "
+    "from further had has have having he her here hers herself him himself his how i if in "
+    "into is it its itself just me more most my myself no nor not now of off on once only or "
+    "other our ours ourselves out over own same she should so some such than that the their "
+    "theirs them themselves then there these they this those through to too under until up "
+    "very was we were what when where which while who whom why will with would you your yours "
+    "yourself yourselves"
+)
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """A light English suffix stripper: plurals and common verb endings.
+
+    Conservative on purpose (it only has to make "rivers" meet "river" and "founded" meet
+    "founding"); both the index and the query go through it, so mistakes cancel out.
+    """
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    for suffix, repl, min_len in (
+        ("ies", "y", 5),
+        ("sses", "ss", 5),
+        ("ness", "", 7),
+        ("ments", "ment", 7),
+        ("ings", "", 7),
+        ("ing", "", 6),
+        ("edly", "", 7),
+        ("ed", "", 5),
+        ("es", "e", 5),
+        ("s", "", 4),
+    ):
+        if word.endswith(suffix) and len(word) >= min_len:
+            if suffix == "s" and word.endswith(("ss", "us", "is", "ous")):
+                return word
+            if suffix == "es" and not word.endswith(("ches", "shes", "xes", "zes", "sses")):
+                return word[:-1]  # "tribes" -> "tribe"
+            if suffix == "es":
+                return word[:-2]  # "churches" -> "church"
+            return word[: len(word) - len(suffix)] + repl
+    return word
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents, so "São" matches "Sao"."""
+    text = text.lower()
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def tokenize(text: str) -> list[str]:
+    """Index terms of a text: folded, stemmed words without stopwords."""
+    return [stem(w) for w in _WORD.findall(_fold(text)) if w not in STOPWORDS]
+
+
+class BM25Index:
+    """Okapi BM25 over a fixed list of documents, postings held in numpy arrays.
+
+    Built once; `scores(query)` costs one array update per query term, so a query over
+    tens of thousands of passages takes milliseconds.
+    """
+
+    def __init__(self, docs: Sequence[Sequence[str]], *, k1: float = BM25_K1, b: float = BM25_B):
+        self.k1, self.b = k1, b
+        self.n_docs = len(docs)
+        vocab: dict[str, int] = {}
+        term_ids: list[int] = []
+        doc_ids: list[int] = []
+        tfs: list[int] = []
+        lengths = np.zeros(self.n_docs, dtype=np.float32)
+        for d, terms in enumerate(docs):
+            lengths[d] = len(terms)
+            for term, tf in Counter(terms).items():
+                tid = vocab.setdefault(term, len(vocab))
+                term_ids.append(tid)
+                doc_ids.append(d)
+                tfs.append(tf)
+        self.vocab = vocab
+        tid_arr = np.asarray(term_ids, dtype=np.int64)
+        order = np.argsort(tid_arr, kind="stable")
+        self._docs = np.asarray(doc_ids, dtype=np.int32)[order]
+        self._tfs = np.asarray(tfs, dtype=np.float32)[order]
+        counts = np.bincount(tid_arr, minlength=len(vocab))
+        self._starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        df = counts.astype(np.float64)
+        # BM25+-style idf floor: never negative, so a very common term cannot hurt a match
+        self._idf = np.log1p((self.n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        avg = float(lengths.mean()) if self.n_docs else 0.0
+        self._norm = (k1 * (1 - b + b * lengths / avg)).astype(np.float32) if avg else lengths
+
+    def scores(self, query_terms: Sequence[str]) -> np.ndarray:
+        """BM25 score of every document for the query terms (repeats count once)."""
+        out = np.zeros(self.n_docs, dtype=np.float32)
+        for term in dict.fromkeys(query_terms):
+            tid = self.vocab.get(term)
+            if tid is None:
+                continue
+            lo, hi = self._starts[tid], self._starts[tid + 1]
+            docs = self._docs[lo:hi]
+            tf = self._tfs[lo:hi]
+            out[docs] += self._idf[tid] * tf * (self.k1 + 1) / (tf + self._norm[docs])
+        return out
+
+
+def chunk_terms(chunk: Chunk) -> list[str]:
+    """What BM25 indexes for a chunk: its title and heading, then its text."""
+    return tokenize(f"{chunk.title}\n{chunk.heading}\n{chunk.text}")
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A chunk with the scores that placed it."""
+
+    chunk: Chunk
+    score: float  # fused score (higher is better)
+    bm25: float
+    dense: float | None = None
+
+
+def _shingles(text: str) -> frozenset[tuple[str, ...]]:
+    words = _WORD.findall(_fold(text))
+    if len(words) < SHINGLE:
+        return frozenset([tuple(words)])
+    return frozenset(tuple(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1))
+
+
+def near_duplicate(a: frozenset, b: frozenset, threshold: float = NEAR_DUP_JACCARD) -> bool:
+    """True when two shingle sets mostly overlap, or one is mostly inside the other."""
+    if not a or not b:
+        return False
+    inter = len(a & b)
+    if inter == 0:
+        return False
+    return inter / len(a | b) >= threshold or inter / min(len(a), len(b)) >= 0.9
+
+
+def rank_chunks(
+    question: str,
+    chunks: Sequence[Chunk],
+    *,
+    dense: bool = False,
+    max_per_source: int = MAX_PER_SOURCE,
+    source_decay: float = SOURCE_DECAY,
+    prior_weight: float = RANK_PRIOR_WEIGHT,
+) -> list[Ranked]:
+    """Chunks in the order they should be packed, duplicates and over-quota chunks removed.
+
+    BM25 (and, with `dense`, the MiniLM re-ranker) order the chunks; their ranks are fused
+    with reciprocal-rank fusion plus `prior_weight` times the page's search rank in the same
+    form. Near-duplicates keep their best copy (a page's own text beats a snippet of it).
+    Then picks are spread: each further chunk of a page counts `source_decay` times less,
+    and a page gives at most `max_per_source` chunks.
+    """
+    if not chunks:
+        return []
+    q_terms = tokenize(question)
+    index = BM25Index([chunk_terms(c) for c in chunks])
+    bm25 = index.scores(q_terms)
+    fused = _rrf(bm25, chunks)
+    dense_scores: np.ndarray | None = None
+    if dense:
+        from .dense import similarities  # lazy: loads a model
+
+        dense_scores = similarities(question, [_dense_text(c) for c in chunks])
+        fused = fused + _rrf(dense_scores, chunks)
+    page_ranks = np.asarray([max(c.page_rank, 0) for c in chunks], dtype=np.float64)
+    fused = fused + prior_weight / (RRF_K + page_ranks + 1)
+    # chunks with no query term at all never beat one that matches
+    fused = np.where(bm25 > 0, fused, fused * 0.5)
+
+    order = sorted(
+        range(len(chunks)),
+        key=lambda i: (-fused[i], chunks[i].page_rank, chunks[i].url, chunks[i].position),
+    )
+    kept = _drop_near_duplicates(order, chunks)
+
+    # Greedy spread over sources: recompute each candidate's worth as its page fills up.
+    per_source: Counter[str] = Counter()
+    remaining = list(kept)
+    result: list[Ranked] = []
+    while remaining:
+        best_pos, best_val = -1, -math.inf
+        for pos, i in enumerate(remaining):
+            url = chunks[i].url
+            if per_source[url] >= max_per_source:
+                continue
+            val = fused[i] * source_decay ** per_source[url]
+            if val > best_val:
+                best_pos, best_val = pos, val
+        if best_pos < 0:
+            break
+        i = remaining.pop(best_pos)
+        per_source[chunks[i].url] += 1
+        result.append(
+            Ranked(
+                chunk=chunks[i],
+                score=float(best_val),
+                bm25=float(bm25[i]),
+                dense=None if dense_scores is None else float(dense_scores[i]),
+            )
+        )
+    return result
+
+
+def _drop_near_duplicates(order: Sequence[int], chunks: Sequence[Chunk]) -> list[int]:
+    """Keep the first of each group of near-duplicates (a page's text beats a snippet)."""
+    kept: list[int] = []
+    kept_shingles: list[frozenset] = []
+    owners: dict[tuple[str, ...], list[int]] = {}  # shingle -> slots in `kept` holding it
+    for i in order:
+        sh = _shingles(chunks[i].text)
+        # only chunks sharing a shingle can be duplicates: look those up, not every pair
+        shared = Counter(slot for s in sh for slot in owners.get(s, ()))
+        dup = next(
+            (slot for slot, _ in sorted(shared.items()) if near_duplicate(sh, kept_shingles[slot])),
+            None,
+        )
+        if dup is None:
+            for s in sh:
+                owners.setdefault(s, []).append(len(kept))
+            kept.append(i)
+            kept_shingles.append(sh)
+        elif chunks[kept[dup]].from_snippet and not chunks[i].from_snippet:
+            # the page's own passage replaces a snippet of it, at the snippet's place
+            for s in sh:
+                owners.setdefault(s, []).append(dup)
+            kept[dup] = i
+            kept_shingles[dup] = sh
+    return kept
+
+
+def _rrf(scores: np.ndarray, chunks: Sequence[Chunk]) -> np.ndarray:
+    """Reciprocal-rank fusion term for one ranking (ties share the better rank)."""
+    order = sorted(
+        range(len(chunks)),
+        key=lambda i: (-scores[i], chunks[i].page_rank, chunks[i].url, chunks[i].position),
+    )
+    ranks = np.empty(len(chunks), dtype=np.float64)
+    prev, prev_rank = None, 0
+    for r, i in enumerate(order):
+        if prev is None or scores[i] != prev:
+            prev_rank = r
+        ranks[i] = prev_rank
+        prev = scores[i]
+    return 1.0 / (RRF_K + ranks + 1)
+
+
+def _dense_text(chunk: Chunk) -> str:
+    head = " - ".join(x for x in (chunk.title, chunk.heading) if x)
+    return f"{head}\n{chunk.text}" if head else chunk.text

@@ -1,0 +1,132 @@
+"""The offline corpus provider on a temporary folder with every file type."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from searchduel.errors import SearchUnavailable
+from searchduel.search.base import SearchProvider
+from searchduel.search.local import LocalCorpus, LocalCorpusProvider, url_for
+
+HTML = """<!doctype html><html><head><title>Harbour Lighthouse</title></head><body>
+<nav><a href="/">Home</a> | <a href="/about">About</a></nav>
+<article><h1>Harbour Lighthouse</h1>
+<p>The harbour lighthouse was first lit in 1874 and its lamp can be seen for twenty-two
+nautical miles on a clear night. Keepers lived in the cottage beside the tower until the
+light was automated in 1981, and the cottage is now a small maritime museum.</p>
+<p>Visitors climb 121 steps to the lantern gallery, which opens from April to October.</p>
+</article><footer>Copyright the harbour trust</footer></body></html>"""
+
+MD = """---
+title: Glacier Walks
+---
+# Glacier Walks
+
+## Safety
+
+Guided glacier walks use crampons and ropes; the guides check the ice every morning
+because crevasses open and close through the season.
+
+## Prices
+
+A three-hour walk costs about 95 dollars including the equipment.
+"""
+
+TXT = """Cheese Rolling
+
+Every spring villagers chase a nine-pound wheel of Double Gloucester cheese down a steep
+hill; the first runner across the line keeps the cheese.
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "docs"
+    (root / "sub dir").mkdir(parents=True)
+    (root / "lighthouse.html").write_text(HTML, encoding="utf-8")
+    (root / "sub dir" / "glacier.md").write_text(MD, encoding="utf-8")
+    (root / "cheese.txt").write_text(TXT, encoding="utf-8")
+    (root / "old.htm").write_text(HTML.replace("Harbour", "Old"), encoding="utf-8")
+    (root / "ignored.pdf").write_bytes(b"%PDF-1.4 nothing to see")
+    return root
+
+
+def test_indexes_every_file_type_recursively(folder: Path, tmp_path: Path) -> None:
+    corpus = LocalCorpus.load(folder, cache_dir=tmp_path / "cache")
+    assert sorted(d.path for d in corpus.docs) == [
+        "cheese.txt",
+        "lighthouse.html",
+        "old.htm",
+        "sub dir/glacier.md",
+    ]
+    titles = {d.path: d.title for d in corpus.docs}
+    assert titles["lighthouse.html"] == "Harbour Lighthouse"
+    assert titles["sub dir/glacier.md"] == "Glacier Walks"  # front matter
+    assert titles["cheese.txt"] == "Cheese Rolling"
+
+
+def test_search_returns_hits_with_best_passage(folder: Path, tmp_path: Path) -> None:
+    provider = LocalCorpusProvider(LocalCorpus.load(folder, cache_dir=tmp_path / "cache"))
+    assert isinstance(provider, SearchProvider)
+    assert provider.name == "local"
+    hits = provider.search("how much does a glacier walk cost", k=3)
+    assert hits[0].url == "corpus://sub%20dir/glacier.md"
+    assert hits[0].provider == "local"
+    assert [h.rank for h in hits] == list(range(len(hits)))
+    assert "95 dollars" in hits[0].snippet
+    assert provider.search("when was the lighthouse lit")[0].title.endswith("Lighthouse")
+    assert provider.search("zyzzyva quux") == []
+    assert provider.search("the of and") == []  # stopwords alone match nothing
+
+
+def test_page_gives_whole_main_text(folder: Path, tmp_path: Path) -> None:
+    provider = LocalCorpusProvider(LocalCorpus.load(folder, cache_dir=tmp_path / "cache"))
+    page = provider.page(url_for("lighthouse.html"))
+    assert page.ok and page.status == "ok" and page.site == "offline corpus"
+    assert page.final_url == page.url == "corpus://lighthouse.html"
+    assert "121 steps" in page.text and "1874" in page.text
+    assert "Copyright" not in page.text  # boilerplate left out by extraction
+    assert page.bytes == len(HTML.encode())
+    md = provider.page("corpus://sub%20dir/glacier.md")
+    assert "title:" not in md.text and "## Prices" in md.text
+    missing = provider.page("corpus://nope.md")
+    assert missing.status == "error" and not missing.ok and missing.reason
+
+
+def test_index_is_built_once_and_rebuilt_on_change(folder: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = LocalCorpus.load(folder, cache_dir=cache)
+    assert LocalCorpus.load(folder, cache_dir=cache) is first
+    new = folder / "new.md"
+    new.write_text("# Tides\n\nSpring tides rise seven metres.\n", encoding="utf-8")
+    second = LocalCorpus.load(folder, cache_dir=cache)
+    assert second is not first and len(second.docs) == 5
+    # an edit that keeps the size still changes the mtime
+    stamp = time.time() + 5
+    os.utime(new, (stamp, stamp))
+    assert LocalCorpus.load(folder, cache_dir=cache) is not second
+
+
+def test_disk_cache_survives_a_new_process_and_notices_edits(folder: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    LocalCorpus.load(folder, cache_dir=cache)
+    assert list(cache.glob("*.json.gz"))
+    LocalCorpus._cache.clear()  # what a new process starts with
+    again = LocalCorpus.load(folder, cache_dir=cache)
+    assert "121 steps" in again.docs[again.by_path["lighthouse.html"]].text
+    page = folder / "lighthouse.html"
+    page.write_text(HTML.replace("121 steps", "99 steps"), encoding="utf-8")
+    stamp = time.time() + 10
+    os.utime(page, (stamp, stamp))
+    LocalCorpus._cache.clear()
+    edited = LocalCorpus.load(folder, cache_dir=cache)
+    assert "99 steps" in edited.docs[edited.by_path["lighthouse.html"]].text
+
+
+def test_missing_folder_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(SearchUnavailable, match="not found"):
+        LocalCorpus.load(tmp_path / "absent", cache_dir=False)

@@ -1,0 +1,66 @@
+"""Ranking: BM25, near-duplicates, per-source caps, spread over sources, determinism."""
+
+from __future__ import annotations
+
+import random
+
+from searchduel.rag.rank import BM25Index, rank_chunks, stem, tokenize
+from searchduel.types import Chunk
+
+
+def _chunk(url: str, text: str, pos: int = 0, rank: int = 0, snippet: bool = False) -> Chunk:
+    return Chunk(url=url, title=url, text=text, position=pos, page_rank=rank, from_snippet=snippet)
+
+
+def test_tokenize_folds_stems_and_drops_stopwords() -> None:
+    assert tokenize("The Rivers of São Paulo") == ["river", "sao", "paulo"]
+    assert stem("founded") == stem("founding") == "found"
+    assert stem("churches") == "church" and stem("cities") == "city"
+    assert stem("bus") == "bus" and stem("glass") == "glass"
+
+
+def test_bm25_prefers_rare_terms_and_ignores_unknown() -> None:
+    docs = [tokenize(t) for t in ("the river is long", "the river delta", "a volcano erupted")]
+    index = BM25Index(docs)
+    s = index.scores(tokenize("volcano river"))
+    assert s[2] > s[0] > 0 and s[2] > s[1]
+    assert index.scores(["nothing"]).sum() == 0
+
+
+def test_near_duplicates_are_removed_and_pages_beat_snippets() -> None:
+    text = "The lighthouse was first lit in 1874 and can be seen for twenty two miles at sea."
+    chunks = [
+        _chunk("https://a/", text, snippet=True),
+        _chunk("https://a/", text + " More detail follows here.", pos=3),
+        _chunk("https://b/", "Copy: " + text),
+        _chunk("https://c/", "Unrelated text about the lamp oil used by keepers."),
+    ]
+    ranked = rank_chunks("when was the lighthouse first lit", chunks)
+    texts = [r.chunk for r in ranked]
+    assert len(texts) == 2
+    assert not texts[0].from_snippet and texts[0].position == 3
+    assert texts[1].url == "https://c/"
+
+
+def test_per_source_cap_and_spread() -> None:
+    chunks = [
+        _chunk("https://big/", f"lighthouse lamp fact {i} keeper tower", pos=i) for i in range(10)
+    ]
+    chunks += [_chunk("https://small/", "lighthouse lamp fact keeper", pos=0, rank=1)]
+    ranked = rank_chunks("lighthouse lamp keeper", chunks, max_per_source=3)
+    urls = [r.chunk.url for r in ranked]
+    assert urls.count("https://big/") == 3
+    assert "https://small/" in urls[:3]  # the decay lets a second source in early
+
+
+def test_ranking_is_deterministic_for_a_fixed_input() -> None:
+    chunks = [
+        _chunk(f"https://p{i % 4}/", f"river {'delta ' * (i % 3)}word{i} basin", pos=i, rank=i % 4)
+        for i in range(40)
+    ]
+    first = [(r.chunk.url, r.chunk.position) for r in rank_chunks("river delta", chunks)]
+    for seed in range(3):
+        shuffled = chunks[:]
+        random.Random(seed).shuffle(shuffled)
+        again = [(r.chunk.url, r.chunk.position) for r in rank_chunks("river delta", shuffled)]
+        assert again == first
