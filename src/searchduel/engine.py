@@ -91,8 +91,11 @@ class Engine:
         *,
         http_client: Any = None,
         fetch_transport: Any = None,
+        chain: Any = None,
     ):
+        """`chain` replaces the provider chain the settings describe (mirrors, tests)."""
         self.settings = settings
+        self._fixed_chain = chain
         self.backend = backend
         self._http_client = http_client
         self._fetch_transport = fetch_transport
@@ -111,6 +114,8 @@ class Engine:
         """The provider chain for these settings (kept, so breakers and caches persist)."""
         from .search.registry import make_chain
 
+        if self._fixed_chain is not None:
+            return self._fixed_chain
         settings = settings or self.settings
         key = (
             *settings.providers,

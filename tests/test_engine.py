@@ -1,0 +1,180 @@
+"""The engine: two columns at once, typed events, failures contained to their column."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from fakes import ScriptedBackend
+from searchduel.config import Settings
+from searchduel.engine import Engine, RunOptions, summarize
+from searchduel.errors import SearchBlocked
+from searchduel.search.chain import SearchChain
+from searchduel.types import Event, Hit
+
+
+class SlowCorpus:
+    """A provider that takes `delay` seconds, then returns hits into the shipped corpus."""
+
+    def __init__(self, inner, delay: float = 0.0, error: Exception | None = None):
+        self.inner = inner
+        self.name = "local"
+        self.delay = delay
+        self.error = error
+        self.calls = 0
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        self.calls += 1
+        time.sleep(self.delay)
+        if self.error:
+            raise self.error
+        return self.inner.search(query, k)
+
+
+def make_engine(settings: Settings, backend, *, delay=0.0, error=None) -> Engine:
+    engine = Engine(settings, backend)
+    provider = SlowCorpus(engine.local_provider(), delay=delay, error=error)
+    return Engine(settings, backend, chain=SearchChain([provider], spacing_s=0))
+
+
+def by_column(events: list[Event], column: str) -> list[Event]:
+    return [e for e in events if e.column == column]
+
+
+def test_both_columns_stream_and_end_exactly_once(settings, tiny_backend):
+    events = list(Engine(settings, tiny_backend).run("Plan a one-day trip to Skagway, Alaska"))
+    for column in ("plain", "search"):
+        mine = by_column(events, column)
+        assert [e.kind for e in mine].count("token") > 1
+        assert [e.kind for e in mine if e.kind in ("done", "error")] == ["done"]
+        assert mine[-1].kind == "done"
+    search = by_column(events, "search")
+    kinds = [e.kind for e in search]
+    assert kinds.index("sources") < kinds.index("token"), "sources are known before answering"
+    sources = next(e for e in search if e.kind == "sources").data["sources"]
+    assert [s.n for s in sources] == list(range(1, len(sources) + 1))
+    assert any("skagway" in s.url for s in sources)
+    assert all(s.kind == "corpus" and s.url.startswith("corpus://") for s in sources)
+    trace = [e for e in search if e.kind == "trace"][-1].data
+    assert trace["provider"] == "local" and trace["offline"] is True
+    assert trace["pages"] and all(p["status"] == "ok" for p in trace["pages"])
+    assert 0 < trace["context_tokens"] <= settings.context_tokens
+    assert trace["prompt_tokens"] + settings.max_new_tokens <= tiny_backend.context_window
+    times = [e.t for e in events]
+    assert times == sorted(times)
+
+
+def test_plain_column_starts_at_once_without_waiting_for_search(settings):
+    backend = ScriptedBackend(delay=0.02)
+    backend.enqueue(*["a "] * 20)
+    backend.enqueue(*["b "] * 20)
+    engine = make_engine(settings, backend, delay=1.0)
+    events = list(engine.run("Plan a one-day trip to Belize from a cruise ship"))
+    first_plain = next(e for e in events if e.column == "plain" and e.kind == "token")
+    first_search_trace = next(e for e in events if e.column == "search" and e.kind == "trace")
+    assert first_plain.t < 0.5
+    assert first_plain.t < first_search_trace.t
+    plain_done = next(e for e in events if e.column == "plain" and e.kind == "done")
+    assert plain_done.data["answer"] == "a " * 20
+
+
+def test_a_blocked_search_never_stops_the_plain_column(settings):
+    backend = ScriptedBackend()
+    backend.enqueue("plain ", "answer")
+    blocked = SearchBlocked("DuckDuckGo served a bot challenge", provider="duckduckgo")
+    engine = make_engine(settings, backend, error=blocked)
+    result = summarize("q", engine.run("anything"))
+    assert result["plain"]["answer"] == "plain answer"
+    assert result["plain"]["error"] is None
+    assert "bot challenge" in result["search"]["error"]
+    assert result["search"]["error_type"] == "SearchBlocked"
+    assert any("bot challenge" in n for n in result["search"]["notices"])
+    assert len(backend.history) == 1, "no search answer is generated from empty context"
+
+
+def test_generation_error_stays_in_its_column(settings):
+    backend = ScriptedBackend()
+    backend.enqueue("partial ", RuntimeError("device lost"))
+    backend.enqueue("search ", "answer [1]")
+    engine = make_engine(settings, backend, delay=0.3)
+    result = summarize("q", engine.run("Plan a one-day trip to Skagway, Alaska"))
+    assert "device lost" in result["plain"]["error"]
+    assert result["plain"]["answer"] == "partial "
+    assert result["search"]["error"] is None
+    assert result["search"]["answer"] == "search answer [1]"
+    assert result["search"]["invalid_citations"] == []
+
+
+def test_no_usable_sources_is_said_plainly(settings, tmp_path):
+    empty = tmp_path / "corpus"
+    empty.mkdir()
+    (empty / "note.txt").write_text("Nothing about the question here.", "utf-8")
+    backend = ScriptedBackend()
+    backend.enqueue("plain")
+    engine = Engine(settings.replace(corpus=str(empty)), backend)
+    result = summarize("q", engine.run("zebra quantum xylophone"))
+    assert result["plain"]["answer"] == "plain"
+    assert result["search"]["sources"] == []
+    assert "No usable sources" in result["search"]["error"]
+    assert len(backend.history) == 1
+
+
+def test_stop_ends_both_columns_quickly(settings):
+    backend = ScriptedBackend(delay=0.05)
+    backend.enqueue(*["x "] * 400)
+    backend.enqueue(*["y "] * 400)
+    engine = make_engine(settings, backend)
+    stop = threading.Event()
+    start = time.perf_counter()
+    events = []
+    for event in engine.run("Plan a one-day trip to Skagway, Alaska", stop=stop):
+        events.append(event)
+        if sum(e.kind == "token" for e in events) == 5:
+            stop.set()
+    assert time.perf_counter() - start < 5
+    for column in ("plain", "search"):
+        assert by_column(events, column)[-1].kind in ("done", "error")
+
+
+def test_closing_the_stream_stops_the_work(settings):
+    backend = ScriptedBackend(delay=0.05)
+    backend.enqueue(*["x "] * 400)
+    engine = make_engine(settings, backend)
+    stop = threading.Event()
+    stream = engine.run("anything", stop=stop)
+    next(stream)
+    stream.close()
+    assert stop.is_set()
+
+
+def test_options_change_one_request_only(settings):
+    backend = ScriptedBackend()
+    engine = make_engine(settings, backend)
+    list(engine.run("Skagway", RunOptions(search="off", max_new_tokens=7)))
+    assert engine.settings.search == "local"
+    result = summarize("q", engine.run("Skagway", RunOptions(search="off")))
+    assert "Search is off" in result["search"]["error"]
+
+
+def test_summary_has_the_ask_json_shape(settings, tiny_backend):
+    result = summarize("Skagway", Engine(settings, tiny_backend).run("Skagway gold rush"))
+    assert set(result) == {"prompt", "plain", "search"}
+    for key in ("answer", "ttft_s", "total_s", "tokens"):
+        assert key in result["plain"] and key in result["search"]
+    for key in ("query", "provider", "sources", "pages", "context_tokens"):
+        assert key in result["search"]
+    assert {"n", "title", "url"} <= set(result["search"]["sources"][0])
+    assert {"url", "status", "reason", "ms", "bytes"} <= set(result["search"]["pages"][0])
+    assert result["plain"]["tokens"] > 0 and result["plain"]["ttft_s"] <= result["plain"]["total_s"]
+
+
+@pytest.mark.parametrize("window", [600, 1200])
+def test_context_fits_a_small_window(settings, tiny_backend, window):
+    from searchduel.llm.transformers_local import TransformersBackend
+
+    small = TransformersBackend(tiny_backend.model, tiny_backend.tokenizer, context_window=window)
+    ctx = Engine(settings.replace(max_new_tokens=200), small).context("Skagway railroad history")
+    assert ctx.prompt_tokens + 200 <= window
+    assert small.count_tokens(list(ctx.messages)) == ctx.prompt_tokens
