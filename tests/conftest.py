@@ -56,3 +56,63 @@ def settings(tiny_model_dir: Path) -> Settings:
         corpus=str(DEFAULT_CORPUS),
         max_new_tokens=24,
     )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url(tiny_model_dir: Path):
+    """`python app.py` launched as a stranger would, on the tiny model and the offline corpus."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "SEARCHDUEL_MAX_NEW_TOKENS": "320",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = open(REPO / "tests" / ".app.log", "w")  # noqa: SIM115 (closed below)
+    cmd = [
+        sys.executable,
+        str(REPO / "app.py"),
+        "--model",
+        str(tiny_model_dir),
+        "--search",
+        "local",
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with {proc.returncode}; see tests/.app.log")
+            try:
+                if httpx.get(url, timeout=1, trust_env=False).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("app.py did not answer within 120 s; see tests/.app.log")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
