@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def test_both_columns_stream_at_the_same_time(page):
         time.sleep(0.05)
 
     def growth_times(col: int) -> list[float]:
-        return [b[0] for a, b in zip(samples, samples[1:], strict=False) if b[col] > a[col]]
+        return [b[0] for a, b in pairwise(samples) if b[col] > a[col]]
 
     plain_t, search_t = growth_times(1), growth_times(2)
     assert len(plain_t) >= 3 and len(search_t) >= 3, f"columns did not stream: {samples[-1]}"
