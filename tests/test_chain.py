@@ -335,6 +335,18 @@ def test_unavailable_is_retried_once_with_jitter(serp):
     assert out.notices == (f"DuckDuckGo answered HTTP 503; retrying in {clock.sleeps[0]:.1f} s",)
 
 
+def test_a_failed_retry_is_one_notice(serp):
+    clock = FakeClock()
+    serp.script("/html/", Reply(503, "busy"))
+    serp.script("/lite/", LITE)
+    with chain_for(serp, "duckduckgo", clock=clock) as chain:
+        out = chain.search("tide tables")
+    assert serp.count("/html/") == 2
+    assert out.notices == (
+        "DuckDuckGo answered HTTP 503 (again on the one retry); used DuckDuckGo Lite",
+    )
+
+
 def test_time_budget_limits_retries_and_fallbacks():
     clock = FakeClock()
     slow = Scripted(
@@ -527,3 +539,22 @@ def test_search_cli_raises_the_cause(serp):
 def test_search_cli_offline_corpus_is_labelled():
     data = search_cli("lighthouse", Settings(search="local", corpus=str(DEFAULT_CORPUS)))
     assert data["provider"] == "local" and data["offline"] is True
+
+
+def test_bench_search_suite_runs():
+    import argparse
+
+    from searchduel.bench import search as bench_search
+
+    results = bench_search.run(argparse.Namespace(search_rounds=3, search_latency=0.0))
+    by_name = {r.name: r for r in results}
+    assert set(by_name) == {
+        "provider alone",
+        "through the chain",
+        "chain / provider",
+        "cached repeat",
+        "cached / provider",
+        "block reported",
+    }
+    assert by_name["block reported"].passed is True
+    assert by_name["cached repeat"].value < by_name["provider alone"].value

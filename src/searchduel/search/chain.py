@@ -319,7 +319,11 @@ class SearchChain:
                 hits = self._call(provider, query, k, start, attempts, notices, probe)
             except SearchError as exc:
                 errors.append(exc)
-                notices.append(str(exc) if label in str(exc) else f"{label}: {exc}")
+                text = str(exc) if label in str(exc) else f"{label}: {exc}"
+                if notices and notices[-1].startswith(f"{exc}; retrying in "):
+                    notices[-1] = f"{text} (again on the one retry)"
+                else:
+                    notices.append(text)
                 continue
             if not hits:
                 notices.append(f"{label} found no results")
