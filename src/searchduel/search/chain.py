@@ -519,6 +519,7 @@ class SearchChain:
         self._cache.move_to_end(key)
         return replace(
             outcome,
+            hits=list(outcome.hits),  # a caller's edits must not reach the cache
             cached=True,
             attempts=(Attempt(outcome.provider, "cached", 0.0),),
             notices=(*outcome.notices, f"from the cache ({_duration(age)} old)"),
