@@ -300,6 +300,11 @@ def test_redirect_loop(web: LocalWeb, settings: Settings) -> None:
     assert page.status == "redirect-limit" and "loop" in page.reason
 
 
+def test_unparseable_redirect_is_an_error(web: LocalWeb, settings: Settings) -> None:
+    page = one(web, settings, "/bad", Route(302, b"", {"Location": "http://exa mple.test:99999/"}))
+    assert page.status == "error" and page.http_status == 302
+
+
 def test_redirect_to_another_scheme_is_refused(web: LocalWeb, settings: Settings) -> None:
     page = one(web, settings, "/ftp", Route(302, b"", {"Location": "ftp://example.com/file"}))
     assert page.status == "error" and "scheme" in page.reason
@@ -484,6 +489,30 @@ CHALLENGE = (
     b"<noscript>Enable JavaScript and cookies to continue</noscript>"
     b"<div id='challenge'></div><script>window.location.reload()</script></body></html>"
 )
+
+
+def test_js_only_pages_carry_the_snippet(
+    web: LocalWeb, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """How the fetcher treats a page the extractor flags, whatever the extractor's rules."""
+    from searchduel.web import extract
+
+    def flagging(html: str | bytes, url: str = "") -> extract.Extracted:
+        return extract.Extracted(title="Just a moment...", text="", js_only=True)
+
+    monkeypatch.setattr(extract, "extract_html", flagging)
+    url = web.add("/js", Route(200, CHALLENGE, HTML_TYPE))
+    hits = [
+        Hit(title="With snippet", url=url, snippet="The engine's \u200bsnippet <|end|>"),
+        Hit(title="No snippet", url=url + "?2"),
+    ]
+    pages = fetch_pages(hits, settings, cache=PageCache())
+    assert [p.status for p in pages] == ["js-only", "js-only"]
+    assert pages[0].from_snippet and pages[0].text.startswith("The engine's snippet")
+    assert "<|" not in pages[0].text and "\u200b" not in pages[0].text  # hygiene applied
+    assert "snippet" in pages[0].reason and not pages[0].ok
+    assert not pages[1].from_snippet and pages[1].text == ""
+    assert pages[0].title == "Just a moment..."
 
 
 def test_js_only_page_uses_the_snippet(web: LocalWeb, settings: Settings) -> None:

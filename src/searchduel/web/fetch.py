@@ -451,6 +451,8 @@ class _Batch:
             return failed(exc.status, str(exc), exc.http_status)
         except httpx.TimeoutException as exc:
             return failed("timeout", f"{type(exc).__name__}: {exc}")
+        except httpx.InvalidURL as exc:
+            return failed("error", f"invalid URL: {exc}")
         except httpx.HTTPError as exc:
             return failed("error", f"{type(exc).__name__}: {exc}".rstrip(": "))
         except Exception as exc:  # one bad page never costs the others

@@ -204,11 +204,12 @@ class AddressPolicy:
     def __init__(self, allow: Iterable[str | IPNetwork] = ()) -> None:
         self.allow = _networks(allow)
 
-    def check(self, ip: IPAddress, host: str = "") -> None:
-        """Raise AddressRefused unless `ip` is public (or allowed)."""
+    def check(self, ip: IPAddress, host: str = "", *, literal: bool = False) -> None:
+        """Raise AddressRefused unless `ip` is public (or allowed); the message names host."""
         why = refusal(ip, self.allow)
         if why:
-            shown = f"{host} resolves to {ip}" if host and host != str(ip) else str(ip)
+            verb = "is" if literal else "resolves to"
+            shown = f"{host} {verb} {ip}" if host and host.strip("[]") != str(ip) else str(ip)
             raise AddressRefused(f"{shown}: {why}")
 
     def check_host_literal(self, host: str) -> IPAddress | None:
@@ -218,7 +219,7 @@ class AddressPolicy:
         except InvalidHost as exc:
             raise AddressRefused(str(exc)) from None
         if ip is not None:
-            self.check(ip, host)
+            self.check(ip, host, literal=True)
         return ip
 
 
