@@ -92,3 +92,17 @@ def test_empty_prompt_warns_and_loses_nothing(page):
     page.click("#ask")
     page.wait_for_selector("text=Type a question first", timeout=10000)
     assert lengths(page) == before
+
+
+def test_stop_halts_both_columns(page):
+    page.fill("#prompt textarea", "Plan a one-day trip to Belize from a cruise ship")
+    page.click("#ask")
+    deadline = time.monotonic() + 60
+    while min(lengths(page)) <= 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    page.click("#stop")
+    page.wait_for_timeout(1500)
+    after_stop = lengths(page)
+    page.wait_for_timeout(1500)
+    assert lengths(page) == after_stop, "nothing grows after Stop"
+    assert page.input_value("#prompt textarea").startswith("Plan a one-day trip to Belize")

@@ -20,11 +20,12 @@ def test_compare_streams_both_columns_with_sources_and_trace(client):
     )
     updates = list(job)
     final = job.result()
-    plain, plain_stats, search, search_stats, sources, trace = final
+    plain, plain_stats, search, search_stats, notice, sources, trace = final
     assert plain.strip() and search.strip()
     assert "tokens" in plain_stats and "first token" in search_stats
     assert "1." in sources and "skagway" in sources.lower()
     assert "offline corpus" in trace and "| ok |" in trace
+    assert "offline corpus" in notice, "the provider is visible without opening the trace"
     assert len(updates) > 3, "the answer streams in many updates"
     both_growing = [u for u in updates if u[0] and u[2]]
     assert both_growing, "updates carry both columns at once"

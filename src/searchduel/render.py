@@ -29,12 +29,23 @@ def site_of(url: str) -> str:
     return urlsplit(url).hostname or ""
 
 
+def search_notice(trace: dict[str, Any] | None) -> str:
+    """One visible line under "Search on": where the sources came from, and any block."""
+    if not trace or not (trace.get("provider") or trace.get("notices")):
+        return ""
+    parts = []
+    if trace.get("provider"):
+        parts.append(f"via **{provider_label(trace['provider'], trace.get('offline', False))}**")
+    parts += [f"⚠️ {n}" for n in trace.get("notices") or []]
+    return " · ".join(parts)
+
+
 def sources_markdown(sources: Sequence[Source]) -> str:
     if not sources:
         return ""
     lines = ["**Sources** (exactly what the model was given)", ""]
     for s in sources:
-        site = s.site or site_of(s.url)
+        site = site_of(s.url) if s.url.startswith("corpus://") else s.site or site_of(s.url)
         title = _md_escape(s.title or s.url)
         if s.url.startswith(("http://", "https://")):
             link = f"[{title}]({s.url})"

@@ -16,7 +16,7 @@ import gradio as gr
 
 from .config import ASSETS_DIR, Settings
 from .engine import Engine, RunOptions
-from .render import sources_markdown, stats_line, trace_markdown
+from .render import search_notice, sources_markdown, stats_line, trace_markdown
 from .types import Event
 
 TITLE = "Search Duel"
@@ -27,6 +27,7 @@ INTRO = (
 CSS_PATH = ASSETS_DIR / "style.css"
 # Runs of /compare at once; each runs two streams and the backend gate queues the rest.
 COMPARE_CONCURRENCY = 4
+N_OUTPUTS = 7  # plain, plain stats, search, search stats, search notice, sources, trace
 PROVIDER_CHOICES = ["auto", "duckduckgo", "searxng", "local", "off"]
 
 
@@ -79,12 +80,13 @@ class _View:
         elif event.kind == "trace":
             self.trace = event.data
 
-    def outputs(self) -> tuple[str, str, str, str, str, str]:
+    def outputs(self) -> tuple[str, ...]:
         return (
             self.plain.markdown(),
             self.plain.stats(),
             self.search.markdown(),
             self.search.stats(),
+            search_notice(self.trace),
             self.sources,
             trace_markdown(self.trace),
         )
@@ -105,7 +107,7 @@ def build(engine: Engine, settings: Settings | None = None) -> gr.Blocks:
     ) -> Iterator[tuple[str, ...]]:
         if not (prompt or "").strip():
             gr.Warning("Type a question first.")
-            yield tuple(gr.skip() for _ in range(6))
+            yield tuple(gr.skip() for _ in range(N_OUTPUTS))
             return
         key = request.session_hash if request is not None else "api"
         stop = stops[key] = threading.Event()
@@ -155,6 +157,7 @@ def build(engine: Engine, settings: Settings | None = None) -> gr.Blocks:
                 stats_plain = gr.Markdown(elem_id="stats-plain", elem_classes=["stats"])
             with gr.Column(elem_classes=["duel-column"]):
                 gr.Markdown("### Search on")
+                notice = gr.Markdown(elem_id="search-notice", elem_classes=["stats"])
                 answer_search = gr.Markdown(elem_id="answer-search", min_height=160)
                 stats_search = gr.Markdown(elem_id="stats-search", elem_classes=["stats"])
                 sources = gr.Markdown(elem_id="sources")
@@ -181,7 +184,15 @@ def build(engine: Engine, settings: Settings | None = None) -> gr.Blocks:
             triggers=[ask.click, prompt.submit],
             fn=compare,
             inputs=[prompt, max_new, temperature, pages, provider],
-            outputs=[answer_plain, stats_plain, answer_search, stats_search, sources, trace],
+            outputs=[
+                answer_plain,
+                stats_plain,
+                answer_search,
+                stats_search,
+                notice,
+                sources,
+                trace,
+            ],
             api_name="compare",
             concurrency_limit=COMPARE_CONCURRENCY,
             concurrency_id="model",
