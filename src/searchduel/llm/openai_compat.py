@@ -17,9 +17,10 @@ says what to change:
     stream cut           GenerationError  after yielding what came (no [DONE], no finish)
     malformed SSE        GenerationError  quotes the offending line
 
-A set `stop` event ends the stream without raising: between lines at once, and while the
-reader is blocked waiting for the server a small watcher shuts the socket down, so the
-server sees the disconnect and can free its slot.
+A set `stop` event ends the stream without raising: between lines at once; while the reader
+is blocked waiting for the next line a small watcher shuts the socket down, so the server sees
+the disconnect and can free its slot; and while the server has not yet sent its headers the
+request, running in a helper thread, is abandoned and closed as soon as they come.
 """
 
 from __future__ import annotations
@@ -170,17 +171,19 @@ class OpenAIBackend:
                 return
             retry_in: float | None = None
             try:
-                with self._client.stream(
-                    "POST", url, json=body, headers=self._headers(), timeout=self.timeout
-                ) as response:
-                    status = response.status_code
-                    if status < 400:
+                response = self._open(url, body, stop)
+                if response is None:  # stopped before the server answered
+                    return
+                try:
+                    if 200 <= response.status_code < 300:
                         yield from self._read_events(response, stop)
                         return
                     if waited is None and _may_retry(response):
                         retry_in = _retry_after(response)
                     if retry_in is None or retry_in > RETRY_AFTER_MAX_S:
                         raise self._status_error(response, waited=waited, asked=retry_in)
+                finally:
+                    response.close()
             except httpx.HTTPError as exc:
                 raise self._transport_error(exc, url) from exc
             # the first response is closed before we wait, so no connection is held meanwhile
@@ -197,6 +200,50 @@ class OpenAIBackend:
         """Close the HTTP client if this backend made it."""
         if self._own_client:
             self._client.close()
+
+    def _open(
+        self, url: str, body: dict[str, Any], stop: threading.Event | None
+    ) -> httpx.Response | None:
+        """Send the request and return the streaming response once its headers are in.
+
+        Some servers (Ollama) send no headers until the model is loaded and the prompt read,
+        which can take a while; with a `stop` event the request is sent from a helper thread so
+        that Stop returns at once (None), and the helper closes the late response itself.
+        """
+        request = self._client.build_request(
+            "POST", url, json=body, headers=self._headers(), timeout=self.timeout
+        )
+        if stop is None:
+            return self._client.send(request, stream=True)
+        lock = threading.Lock()
+        ready = threading.Event()
+        box: dict[str, Any] = {}
+
+        def send() -> None:
+            try:
+                outcome: Any = self._client.send(request, stream=True)
+            except BaseException as exc:  # handed to the caller, never lost in this thread
+                outcome = exc
+            with lock:
+                if box.get("abandoned"):
+                    if isinstance(outcome, httpx.Response):
+                        outcome.close()
+                    return
+                box["outcome"] = outcome
+            ready.set()
+
+        threading.Thread(target=send, name="openai-request", daemon=True).start()
+        while not ready.wait(STOP_POLL_S):
+            if stop.is_set():
+                with lock:
+                    if "outcome" not in box:
+                        box["abandoned"] = True
+                        return None
+                break  # it arrived just now: use it, the reader will see the stop
+        outcome = box["outcome"]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     def served_models(self) -> list[dict[str, Any]] | None:
         """The entries of GET {base_url}/models, or None when the server will not say."""
