@@ -11,7 +11,7 @@ says what to change:
     401 / 403            BackendError     the key is wrong or missing (SEARCHDUEL_API_KEY)
     404                  ModelLoadError   unknown model: lists what GET /models says is served
     429 (503 + Retry-After)               waits Retry-After once (if short), then BackendBusy
-    other 4xx, 5xx       GenerationError  with the server's own message
+    3xx, other 4xx, 5xx  GenerationError  with the server's own message
     error in the stream  GenerationError  an `error` event or field (vLLM, llama.cpp)
     connect / timeouts   GenerationError  names the URL and the limit that ran out
     stream cut           GenerationError  after yielding what came (no [DONE], no finish)
