@@ -56,7 +56,8 @@ def test_both_columns_stream_and_end_exactly_once(settings, tiny_backend):
     sources = next(e for e in search if e.kind == "sources").data["sources"]
     assert [s.n for s in sources] == list(range(1, len(sources) + 1))
     assert any("skagway" in s.url for s in sources)
-    assert all(s.kind == "corpus" and s.url.startswith("corpus://") for s in sources)
+    assert all(s.url.startswith("corpus://") for s in sources), "nothing passed off as the web"
+    assert {s.kind for s in sources} <= {"corpus", "snippet"}
     trace = [e for e in search if e.kind == "trace"][-1].data
     assert trace["provider"] == "local" and trace["offline"] is True
     assert trace["pages"] and all(p["status"] == "ok" for p in trace["pages"])
