@@ -32,14 +32,24 @@ def test_near_duplicates_are_removed_and_pages_beat_snippets() -> None:
     chunks = [
         _chunk("https://a/", text, snippet=True),
         _chunk("https://a/", text + " More detail follows here.", pos=3),
-        _chunk("https://b/", "Copy: " + text),
         _chunk("https://c/", "Unrelated text about the lamp oil used by keepers."),
     ]
     ranked = rank_chunks("when was the lighthouse first lit", chunks)
-    texts = [r.chunk for r in ranked]
-    assert len(texts) == 2
-    assert not texts[0].from_snippet and texts[0].position == 3
-    assert texts[1].url == "https://c/"
+    kept = [r.chunk for r in ranked]
+    assert len(kept) == 2
+    assert not kept[0].from_snippet and kept[0].position == 3  # took the snippet's place
+    assert kept[1].url == "https://c/"
+
+
+def test_copies_on_other_sites_are_dropped() -> None:
+    text = "The lighthouse was first lit in 1874 and can be seen for twenty two miles at sea."
+    chunks = [
+        _chunk("https://a/", text),
+        _chunk("https://b/", "Copied: " + text + " Share this page.", rank=1),
+        _chunk("https://c/", "Unrelated text about the lamp oil used by keepers.", rank=2),
+    ]
+    ranked = rank_chunks("when was the lighthouse first lit", chunks)
+    assert [r.chunk.url for r in ranked] == ["https://a/", "https://c/"]
 
 
 def test_per_source_cap_and_spread() -> None:
