@@ -4,7 +4,9 @@
             └─► chain.search ─► pages ─► build_context ─► backend.stream ─► "search"
 
 Both columns run in their own threads from the first instant, so the plain column starts
-generating at once and never waits for the search. Every column ends with exactly one `done`
+generating at once and never waits for the search. The search column waits for the plain
+column's first token (at most PLAIN_HEAD_START_S) before its own CPU work, so that work never
+delays that token. Every column ends with exactly one `done`
 or `error` event; a failure in one column is reported in that column and the other goes on.
 The UI, the CLI and the benchmarks all consume `Engine.run`'s events and compute nothing else.
 """
@@ -18,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .config import SEARCH_HITS, Settings
+from .config import PLAIN_HEAD_START_S, SEARCH_HITS, Settings
 from .errors import SearchDuelError, SearchError
 from .llm.base import Backend, Message
 from .types import Column, Context, Event, Hit, Page
@@ -231,12 +233,17 @@ class Engine:
         stop = stop or threading.Event()
         events: queue.Queue = queue.Queue()
         t0 = time.perf_counter()
+        # Set when the plain column has its first token (or has ended); the search column
+        # waits for it, at most PLAIN_HEAD_START_S, so its CPU and GIL work does not delay it.
+        plain_started = threading.Event()
 
         def emitter(column: Column) -> Emit:
             def emit(event: Event) -> None:
                 events.put(
                     Event(column, event.kind, event.text, event.data, t=time.perf_counter() - t0)
                 )
+                if column == "plain" and event.kind in ("token", "done", "error"):
+                    plain_started.set()
 
             return emit
 
@@ -249,7 +256,7 @@ class Engine:
             ),
             threading.Thread(
                 target=self._search,
-                args=(prompt, settings, emitter("search"), stop, t0),
+                args=(prompt, settings, emitter("search"), stop, t0, plain_started),
                 name="column-search",
                 daemon=True,
             ),
@@ -279,7 +286,13 @@ class Engine:
             emit(_error_event(exc))
 
     def _search(
-        self, prompt: str, settings: Settings, emit: Emit, stop: threading.Event, t0: float
+        self,
+        prompt: str,
+        settings: Settings,
+        emit: Emit,
+        stop: threading.Event,
+        t0: float,
+        plain_started: threading.Event | None = None,
     ) -> None:
         trace = SearchTrace()
         try:
@@ -296,6 +309,8 @@ class Engine:
             emit(
                 Event("search", "status", "", {"stage": "search", "message": "Searching the web…"})
             )
+            if plain_started is not None:
+                plain_started.wait(PLAIN_HEAD_START_S)
             try:
                 ctx = self.context(
                     prompt,
