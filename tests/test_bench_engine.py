@@ -238,3 +238,40 @@ def test_serve_suite_launches_loads_and_terminates_the_app(settings):
     assert by_name["hung"].value == 0 and by_name["failed"].value == 0, by_name["failed"].note
     assert by_name["completed"].value + by_name["rejected (busy / queue full)"].value == 2
     assert not app_children(), "the launched app is terminated"
+
+
+# --- incremental decoding in the backend's streamer (the other fix the engine bench led to) --
+
+STREAMED_TEXTS = (
+    "Skagway's harbour — 9 November 1989: «Mauer» ist offen. 東京タワー 😀👍🏽 naïve café",
+    "  indented code:\n    def f(x):\n        return x**2\n\nend 🧑‍🚀",
+)
+
+
+def stream_one_by_one(tokenizer, ids: list[int]) -> list[str]:
+    import queue
+
+    import torch
+
+    from searchduel.llm.transformers_local import _QueueStreamer
+
+    out: queue.Queue = queue.Queue()
+    streamer = _QueueStreamer(tokenizer, out)
+    streamer.put(torch.tensor([[1, 2, 3]]))  # the prompt
+    for i in ids:
+        streamer.put(torch.tensor([i]))
+    streamer.end()
+    pieces = []
+    while not out.empty():
+        pieces.append(out.get())
+    assert streamer.sent == sum(len(p) for p in pieces)
+    return pieces
+
+
+@pytest.mark.parametrize("text", STREAMED_TEXTS)
+def test_windowed_decoding_hands_out_exactly_the_full_decode(tiny_backend, phi3_tokenizer, text):
+    for tokenizer in (tiny_backend.tokenizer, phi3_tokenizer):
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        pieces = stream_one_by_one(tokenizer, ids)
+        assert "".join(pieces) == tokenizer.decode(ids, skip_special_tokens=True)
+        assert all(pieces) and not any("\ufffd" in p for p in pieces), "no half characters"
