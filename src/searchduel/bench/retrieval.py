@@ -291,7 +291,11 @@ def generate_corpus(folder: Path, n_docs: int, *, doc_chars: int = 37_500, seed:
     return the bytes written. Deterministic for a seed."""
     rng = np.random.default_rng(seed)
     syll = ["ka", "to", "ri", "men", "sa", "lo", "ver", "an", "di", "po", "ul", "ze", "ba", "gen"]
-    vocab = sorted({"".join(rng.choice(syll, size=rng.integers(1, 4))) for _ in range(30_000)})
+    picks = rng.integers(0, len(syll), size=(30_000, 3))
+    lengths = rng.integers(1, 4, size=30_000)
+    vocab = sorted(
+        {"".join(syll[j] for j in row[:n]) for row, n in zip(picks, lengths, strict=True)}
+    )
     vocab_arr = np.asarray(vocab)
     weights = 1.0 / np.arange(1, len(vocab) + 1)
     weights /= weights.sum()

@@ -129,6 +129,10 @@ def build_context(
     within the budget. With nothing to pack, the context has no sources and `text` is "";
     its messages then tell the model that no source could be read.
 
+    When the instructions and the question alone leave no room (a huge question in a small
+    window), nothing is packed and the prompt is returned as is: the caller must shorten
+    the answer or refuse; packing never makes it longer than that.
+
     `window` is the model's context length (default: `counter.context_window`, then
     `settings.context_window`, then 4,096); `nonce` fixes the fence tag (tests); `ranked`
     skips chunking and ranking (the bench packs other rankings with the same code).

@@ -236,7 +236,7 @@ class LocalCorpusProvider:
                 Hit(
                     title=doc.title,
                     url=url_for(doc.path),
-                    snippet=_snippet(chunk.text),
+                    snippet=_snippet(chunk.text, query),
                     rank=rank,
                     provider=self.name,
                     display_url=doc.path,
@@ -264,9 +264,23 @@ class LocalCorpusProvider:
         )
 
 
-def _snippet(text: str) -> str:
-    text = " ".join(text.split())
-    if len(text) <= SNIPPET_CHARS:
-        return text
-    cut = text.rfind(" ", 0, SNIPPET_CHARS)
-    return text[: cut if cut > 0 else SNIPPET_CHARS] + " …"
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _snippet(text: str, query: str = "") -> str:
+    """About two sentences of the passage, starting at the one that matches the query best."""
+    sentences = [" ".join(x.split()) for x in _SENTENCE.split(text) if x.strip()]
+    if not sentences:
+        return ""
+    terms = set(tokenize(query))
+    scores = [len(terms & set(tokenize(x))) for x in sentences]
+    start = max(range(len(sentences)), key=lambda i: (scores[i], -i))
+    out = sentences[start]
+    for nxt in sentences[start + 1 :]:
+        if len(out) + 1 + len(nxt) > SNIPPET_CHARS:
+            break
+        out = f"{out} {nxt}"
+    if len(out) <= SNIPPET_CHARS:
+        return out
+    cut = out.rfind(" ", 0, SNIPPET_CHARS)
+    return out[: cut if cut > 0 else SNIPPET_CHARS] + " …"
