@@ -233,8 +233,9 @@ class Engine:
         stop = stop or threading.Event()
         events: queue.Queue = queue.Queue()
         t0 = time.perf_counter()
-        # Set when the plain column has its first token (or has ended); the search column
-        # waits for it, at most PLAIN_HEAD_START_S, so its CPU and GIL work does not delay it.
+        # Set once the plain column's first token (or its end) is handed to the caller; the
+        # search column waits for it, at most PLAIN_HEAD_START_S, so that its CPU and GIL work
+        # delays neither that token's generation nor its delivery.
         plain_started = threading.Event()
 
         def emitter(column: Column) -> Emit:
@@ -242,8 +243,6 @@ class Engine:
                 events.put(
                     Event(column, event.kind, event.text, event.data, t=time.perf_counter() - t0)
                 )
-                if column == "plain" and event.kind in ("token", "done", "error"):
-                    plain_started.set()
 
             return emit
 
@@ -269,6 +268,8 @@ class Engine:
                 event = events.get()
                 if event.kind in ("done", "error"):
                     finished += 1
+                if event.column == "plain" and event.kind in ("token", "done", "error"):
+                    plain_started.set()
                 yield event
         finally:
             stop.set()
