@@ -16,11 +16,16 @@ Rows:
 Generation is greedy (temperature 0) so every way of generating makes the same tokens, and
 token counts come from the raw `generate` output. Needs the transformers backend for the
 throughput rows; with another backend only the first-token and cache rows are measured.
+
+On a CPU shared with other work, run it with OMP_WAIT_POLICY=PASSIVE: with OpenMP's default
+(spinning) waits, identical `generate` calls took 5-30x longer from one call to the next there.
+The ratio rows' notes name the load and the policy the numbers were taken under.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import queue
 import statistics
 import sys
@@ -54,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine-continuous",
         action="store_true",
-        help="engine bench: also time transformers' continuous batching (slow on CPU)",
+        help="engine bench: also time transformers' continuous batching (generate_batch)",
     )
 
 
@@ -354,6 +359,18 @@ def end_continuous(backend: Any) -> None:
     backend.model.destroy_cached_continuous_batching_manager()
 
 
+def conditions() -> str:
+    """The machine's load and OpenMP wait policy, for the ratio rows' notes.
+
+    With OpenMP's default (active) waiting on a CPU shared with other work, torch timings
+    here swung 5-30x between identical calls; OMP_WAIT_POLICY=PASSIVE made them repeatable.
+    """
+    load = f"{os.cpu_count()} cores"
+    if hasattr(os, "getloadavg"):  # not on Windows
+        load = f"load {os.getloadavg()[0]:.1f} on {load}"
+    return f"{load}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}"
+
+
 def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
 
@@ -361,7 +378,7 @@ def _median(values: Sequence[float]) -> float:
 # --- the rows -------------------------------------------------------------------------------
 
 
-def ttft_rows(engine: Engine, prompt: str, reps: int) -> list[Result]:
+def ttft_rows(engine: Engine, prompt: str, reps: int, where: str = "") -> list[Result]:
     """Plain first token, search running vs search off, paired and interleaved."""
     search = engine.settings.search if engine.settings.search != "off" else "local"
     alone_opts = RunOptions(search="off", temperature=0.0)
@@ -391,12 +408,12 @@ def ttft_rows(engine: Engine, prompt: str, reps: int) -> list[Result]:
             1.0,
             TTFT_TARGET,
             check(ratio, TTFT_TARGET),
-            note=f"median of {reps} paired runs",
+            note=f"median of {reps} paired runs; {where}",
         ),
     ]
 
 
-def throughput_rows(engine: Engine, prompt: str, reps: int) -> list[Result]:
+def throughput_rows(engine: Engine, prompt: str, reps: int, where: str = "") -> list[Result]:
     """Plain column tokens/s through the engine vs raw generate, paired and interleaved."""
     from ..rag.prompts import plain_messages
 
@@ -430,7 +447,7 @@ def throughput_rows(engine: Engine, prompt: str, reps: int) -> list[Result]:
             1.0,
             THROUGHPUT_TARGET,
             check(ratio, THROUGHPUT_TARGET),
-            note=f"median of {reps} paired runs; baseline: raw generate, same arguments",
+            note=f"median of {reps} paired runs of raw generate, same arguments; {where}",
         ),
     ]
 
@@ -532,6 +549,7 @@ def run(args: argparse.Namespace, settings: Settings) -> list[Result]:
     from ..llm import make_backend
     from ..llm.transformers_local import TransformersBackend
 
+    where = conditions()
     reps = max(1, getattr(args, "engine_reps", REPS) or REPS)
     prompt = getattr(args, "engine_prompt", None) or PROMPT
     settings = settings.replace(temperature=0.0)
@@ -540,9 +558,9 @@ def run(args: argparse.Namespace, settings: Settings) -> list[Result]:
     time_plain(
         engine, prompt, RunOptions(search=settings.search if settings.search != "off" else "local")
     )
-    results = ttft_rows(engine, prompt, reps)
+    results = ttft_rows(engine, prompt, reps, where)
     if isinstance(engine.backend, TransformersBackend):
-        results += throughput_rows(engine, prompt, reps)
+        results += throughput_rows(engine, prompt, reps, where)
         results += shared_model_rows(
             engine, prompt, reps, with_continuous=bool(getattr(args, "engine_continuous", False))
         )
