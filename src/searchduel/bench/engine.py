@@ -18,7 +18,7 @@ token counts come from the raw `generate` output. Needs the transformers backend
 throughput rows; with another backend only the first-token and cache rows are measured.
 
 On a CPU shared with other work, run it with OMP_WAIT_POLICY=PASSIVE: with OpenMP's default
-(spinning) waits, identical `generate` calls took 5-30x longer from one call to the next there.
+(spinning) waits, identical `generate` calls there took anywhere from 0.45 s to 7 s.
 The ratio rows' notes name the load and the policy the numbers were taken under.
 """
 
@@ -71,7 +71,7 @@ def in_thread(fn: Callable[[], T]) -> T:
 
     The backend generates in a worker thread; the raw baseline must too. On a CPU shared with
     other processes, OpenMP's spinning workers made `generate` called from the main thread
-    5-30x slower than the same call from a fresh thread, which would flatter the engine.
+    ~25x slower (median of 8 pairs) than the same call from a fresh thread.
     """
     box: dict[str, Any] = {}
 
@@ -362,8 +362,8 @@ def end_continuous(backend: Any) -> None:
 def conditions() -> str:
     """The machine's load and OpenMP wait policy, for the ratio rows' notes.
 
-    With OpenMP's default (active) waiting on a CPU shared with other work, torch timings
-    here swung 5-30x between identical calls; OMP_WAIT_POLICY=PASSIVE made them repeatable.
+    With OpenMP's default (active) waiting on a CPU shared with other work, identical
+    `generate` calls took 0.45-7 s; OMP_WAIT_POLICY=PASSIVE brought them within ~20-50%.
     """
     load = f"{os.cpu_count()} cores"
     if hasattr(os, "getloadavg"):  # not on Windows

@@ -1,9 +1,10 @@
 """`bench serve`: K people at once against a launched app, through Gradio's API.
 
 `app.py` is started in a subprocess as a stranger would start it (the model from `--model`,
-`--search local` unless another provider is set, a free port, a small `--serve-queue-size`),
-then `--clients` clients, each its own `gradio_client.Client` (its own session), submit
-/compare at the same moment. Each client ends one of four ways:
+a free port, `--queue-size` from `--serve-queue-size`, small by default). Its search is the
+offline corpus (`--search local`; `off` is kept), so a load test never reaches a real search
+engine. Then `--clients` clients, each its own `gradio_client.Client` (its own session),
+submit /compare at the same moment. Each client ends one of four ways:
 
 - completed: both columns answered;
 - rejected:  Gradio's queue was full, or a column said the model is busy (the backend's queue
@@ -88,7 +89,10 @@ class LaunchedApp:
         self._log: Any = None
 
     def command(self) -> list[str]:
+        """The app's command line; an API key travels in the environment, never as a flag."""
         s = self.settings
+        server = ["--base-url", s.base_url] if s.base_url else []
+        server += ["--tokenizer", s.tokenizer] if s.tokenizer else []
         return [
             sys.executable,
             str(APP),
@@ -108,6 +112,7 @@ class LaunchedApp:
             "127.0.0.1",
             "--port",
             str(self.port),
+            *server,
         ]
 
     def log_tail(self, chars: int = 2000) -> str:
