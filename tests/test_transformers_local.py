@@ -130,3 +130,11 @@ def test_backend_busy_reaches_the_caller(tiny_backend):
         list(busy.stream(MESSAGES, max_new_tokens=5))
     holder.close()
     assert len(list(busy.stream(MESSAGES, max_new_tokens=5))) > 0
+
+
+def test_running_comparisons_always_have_room_for_both_columns(tiny_model_dir):
+    from searchduel.config import COMPARE_CONCURRENCY, Settings
+
+    backend = TransformersBackend.from_settings(Settings(model=str(tiny_model_dir), queue_size=1))
+    slots = backend.gate._free
+    assert slots + backend.gate.max_waiting >= 2 * COMPARE_CONCURRENCY + 1

@@ -51,6 +51,10 @@ BLOCK_COOLDOWN_S = 900.0
 SEARCH_CACHE_TTL_S = 900.0  # same query within 15 min: results barely change, requests cost
 PROVIDER_SPACING_S = 1.0  # least gap between two requests to one provider (politeness)
 QUEUE_SIZE = 16  # requests waiting for the shared local model before "busy"
+# Comparisons the app runs at once; each runs two streams and the backend gate queues those
+# beyond its slots, so the gate always has room for 2 x this many streams on top of QUEUE_SIZE
+# (a running comparison must never be told "busy" for its second column).
+COMPARE_CONCURRENCY = 4
 # Longest the search column waits for the plain column's first token before it starts its own
 # CPU work (bench engine: searching the local corpus beside the plain column's prefill made the
 # tiny model's first token 2.8x later). Web search takes seconds, so 0.25 s costs it little.

@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from .config import ASSETS_DIR, Settings
+from .config import ASSETS_DIR, COMPARE_CONCURRENCY, Settings
 from .engine import Engine, RunOptions
 from .render import search_notice, sources_markdown, stats_line, trace_markdown
 from .types import Event
@@ -25,8 +25,6 @@ INTRO = (
     "from pages it fetched. Watch what search adds, and check every claim against its sources."
 )
 CSS_PATH = ASSETS_DIR / "style.css"
-# Runs of /compare at once; each runs two streams and the backend gate queues the rest.
-COMPARE_CONCURRENCY = 4
 N_OUTPUTS = 7  # plain, plain stats, search, search stats, search notice, sources, trace
 PROVIDER_CHOICES = ["auto", "duckduckgo", "searxng", "local", "off"]
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import DEFAULT_CONTEXT_WINDOW, Settings
+from ..config import COMPARE_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, Settings
 from ..errors import BackendBusy, Cancelled, GenerationError, ModelLoadError
 from .base import Message
 from .tokens import ChatTokenCounter, load_tokenizer
@@ -216,7 +216,7 @@ class TransformersBackend:
             tokenizer,
             name=settings.model,
             context_window=settings.context_window,
-            queue_size=settings.queue_size,
+            queue_size=settings.queue_size + 2 * COMPARE_CONCURRENCY,
             quantization=quant,
         )
 
