@@ -36,15 +36,13 @@ RANK_PRIOR_WEIGHT = 0.05
 PAGE_WEIGHT = 0.3
 # Share of the dense similarity in the fused score when the re-ranker is on.
 DENSE_WEIGHT = 0.5
-# Bonus for a passage holding what the question asks for (a year for "when", a number for
-# "how many"): question-answering systems have used this since the TREC QA track.
-ANSWER_TYPE_WEIGHT = 0.1
 DENSE_CANDIDATES = 40  # chunks the dense model re-scores (the best by BM25)
 # A factual question is usually answered by one page: let it give up to 8 passages (~1,200
 # tokens), each worth a little less, so a second page still gets in when it matches well
 # (bench retrieval: cap 4 / decay 0.8 lost 3-4 points of recall against 8 / 0.95).
 MAX_PER_SOURCE = 8
 SOURCE_DECAY = 0.95
+SNIPPET_IN_PASSAGE = 0.5  # share of a snippet's 4-grams found in the passage it came from
 NEAR_DUP_JACCARD = 0.7  # word-shingle overlap above which two chunks say the same thing
 SHINGLE = 4
 SKETCH = 12  # shingles looked up per chunk when searching for its duplicates
@@ -184,7 +182,7 @@ class Ranked:
     dense: float | None = None
 
 
-def _shingles(text: str) -> frozenset[int]:
+def shingles(text: str) -> frozenset[int]:
     """Hashes of the text's overlapping word 4-grams (a stable hash: runs must agree)."""
     words = _WORD.findall(_fold(text))
     grams = [" ".join(words[i : i + SHINGLE]) for i in range(max(1, len(words) - SHINGLE + 1))]
@@ -223,7 +221,7 @@ def rank_chunks(
     if not chunks:
         return []
     q_terms = tokenize(question)
-    index = BM25Index([chunk_terms(c) for c in chunks])
+    index = BM25Index([chunk_terms(c) for c in chunks], k1=BM25_K1, b=BM25_B)
     bm25 = index.scores(q_terms).astype(np.float64)
     fused = _with_page_evidence(_unit(bm25), chunks)
     dense_scores: np.ndarray | None = None
@@ -241,17 +239,14 @@ def rank_chunks(
         lo, hi = float(np.min(sims)), float(np.max(sims))
         spread[top] = (sims - lo) / (hi - lo) if hi > lo else 1.0
         fused = (1 - DENSE_WEIGHT) * fused + DENSE_WEIGHT * _with_page_evidence(spread, chunks)
-    expects = answer_type(question)
-    if expects is not None and ANSWER_TYPE_WEIGHT:
-        has = np.asarray([bool(expects.search(c.text)) for c in chunks], dtype=np.float64)
-        fused = fused + ANSWER_TYPE_WEIGHT * has * (bm25 > 0)
+    fused, dropped = _credit_snippets(fused, chunks)
     page_ranks = np.asarray([max(c.page_rank, 0) for c in chunks], dtype=np.float64)
     fused = fused + prior_weight / (1 + page_ranks)
     # chunks with no query term at all never beat one that matches
     fused = np.where(bm25 > 0, fused, fused * 0.5)
 
     order = sorted(
-        range(len(chunks)),
+        (i for i in range(len(chunks)) if i not in dropped),
         key=lambda i: (-fused[i], chunks[i].page_rank, chunks[i].url, chunks[i].position),
     )
     # a page's quota can skip over candidates: look a few times deeper than `limit`
@@ -294,7 +289,7 @@ def _drop_near_duplicates(order: Sequence[int], chunks: Sequence[Chunk], enough:
     for i in order:
         if len(kept) >= enough:
             break
-        sh = _shingles(chunks[i].text)
+        sh = shingles(chunks[i].text)
         # A chunk mostly inside another shares some of its few smallest-hashed shingles with
         # it (a bottom-k sketch), so those few lookups find every candidate duplicate.
         sketch = sorted(sh)[:SKETCH]
@@ -314,26 +309,28 @@ def _drop_near_duplicates(order: Sequence[int], chunks: Sequence[Chunk], enough:
     return kept
 
 
-_YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
-_NUMBER = re.compile(r"\d")
-_WHEN = re.compile(
-    r"^\s*(when\b|in (what|which) year|what year|which year|what date|since when)", re.IGNORECASE
-)
-_HOW_MUCH = re.compile(
-    r"\bhow (many|much|long|tall|high|far|deep|wide|big|old|large|fast|heavy)\b|"
-    r"\bwhat (percentage|proportion|number|size|height|length|distance|temperature)\b",
-    re.IGNORECASE,
-)
+def _credit_snippets(scores: np.ndarray, chunks: Sequence[Chunk]) -> tuple[np.ndarray, set[int]]:
+    """Move each snippet's score onto the passage of its page that it was cut from.
 
-
-def answer_type(question: str) -> re.Pattern[str] | None:
-    """What an answer to the question must contain, when the question says so:
-    a year for "when ...", a number for "how many/much/long ...", else None."""
-    if _WHEN.search(question):
-        return _YEAR
-    if _HOW_MUCH.search(question):
-        return _NUMBER
-    return None
+    The search engine chose the snippet as the page's best match for the query; the page's
+    own passage holding it says the same with its context around it, so it inherits the
+    snippet's score (if higher) and the snippet itself leaves the race.
+    """
+    by_url: dict[str, list[int]] = {}
+    for i, c in enumerate(chunks):
+        if not c.from_snippet:
+            by_url.setdefault(c.url, []).append(i)
+    scores = scores.copy()
+    dropped: set[int] = set()
+    for i, c in enumerate(chunks):
+        if not c.from_snippet or c.url not in by_url:
+            continue
+        have = shingles(c.text)
+        overlap, j = max((len(have & shingles(chunks[j].text)), -j) for j in by_url[c.url])
+        if overlap >= SNIPPET_IN_PASSAGE * len(have):
+            scores[-j] = max(scores[-j], scores[i])
+            dropped.add(i)
+    return scores, dropped
 
 
 def _unit(scores: np.ndarray) -> np.ndarray:
