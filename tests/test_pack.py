@@ -225,3 +225,17 @@ def test_budget_never_exceeded_tiny_model_tokenizer(tiny_model_dir, window: int,
             assert ctx.sources == () and ctx.prompt_tokens == bare
         else:
             _check(ctx, counter, settings, window)
+
+
+def test_passages_far_below_the_best_are_left_out_even_with_room() -> None:
+    pages = [
+        _page(0, "The harbour lighthouse was first lit in 1874 by the harbour board."),
+        _page(1, "Recipes for fish soup need fresh cod, onions and a little saffron. " * 5),
+        _page(2, "A lighthouse museum shop sells postcards. " * 5),
+    ]
+    ctx = build_context(
+        QUESTION, pages, [], counter=EstimateTokenCounter(), settings=Settings(), nonce="cafe0001"
+    )
+    assert ctx.sources[0].url == pages[0].url
+    assert pages[1].url not in {s.url for s in ctx.sources}  # matches nothing: not packed
+    assert ctx.context_tokens < 400  # the budget was 2,000: the rest was not worth it
