@@ -1,0 +1,355 @@
+"""Extraction: hidden content removed, main text found, metadata, JS-only pages, charsets,
+saved files, real benchmark pages, and the `bench extraction` suite."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from searchduel.bench import Result
+from searchduel.bench import extraction as bench
+from searchduel.web.extract import Extracted, choose, dom_text, extract_html, iter_extract_files
+from searchduel.web.sanitize import decode_html, parse_html, sanitize
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+WCXB = DATA / "extraction" / "wcxb-dev" / "dev"
+SCRAPINGHUB = DATA / "extraction" / "scrapinghub-aeb"
+
+ARTICLE = " ".join(
+    f"Sentence {i} of the visible article explains how sourdough starters ferment flour."
+    for i in range(12)
+)
+
+
+def page(body: str, head: str = "") -> str:
+    return (
+        f"<!doctype html><html><head><title>Sourdough basics</title>{head}</head>"
+        f"<body><main><article><h1>Sourdough basics</h1><p>{ARTICLE}</p>{body}"
+        f"<p>{ARTICLE}</p></article></main></body></html>"
+    )
+
+
+HIDDEN_CASES = {
+    "script": "<script>var s = 'SECRETTEXT';</script>",
+    "style": "<style>.x::after { content: 'SECRETTEXT'; }</style>",
+    "noscript": "<noscript>SECRETTEXT</noscript>",
+    "template": "<template><p>SECRETTEXT</p></template>",
+    "hidden attribute": "<div hidden>SECRETTEXT</div>",
+    "aria-hidden": '<div aria-hidden="true">SECRETTEXT</div>',
+    "display none": '<div style="color: red; display:none">SECRETTEXT</div>',
+    "display none important": '<p style="display: none !important">SECRETTEXT</p>',
+    "visibility hidden": '<span style="visibility: hidden">SECRETTEXT</span>',
+    "font-size zero": '<span style="font-size:0px">SECRETTEXT</span>',
+    "opacity zero": '<p style="opacity: 0">SECRETTEXT</p>',
+    "sr-only": '<span class="sr-only">SECRETTEXT</span>',
+    "visually-hidden": '<span class="card visually-hidden">SECRETTEXT</span>',
+    "screen-reader-text": '<span class="screen-reader-text">SECRETTEXT</span>',
+    "comment": "<!-- SECRETTEXT -->",
+    "nested": '<div style="display:none"><p><b>SECRETTEXT</b></p></div>',
+}
+
+
+@pytest.mark.parametrize("case", sorted(HIDDEN_CASES))
+def test_hidden_content_never_reaches_the_text(case: str) -> None:
+    html = page(f"<p>Visible middle paragraph.</p>{HIDDEN_CASES[case]}<p>Closing words.</p>")
+    tree = sanitize(html)
+    assert "SECRETTEXT" not in tree.text_content()
+    assert "SECRETTEXT" not in dom_text(tree)
+    out = extract_html(html)
+    assert "SECRETTEXT" not in out.text
+    assert "sourdough starters" in out.text
+
+
+def test_tail_text_after_a_hidden_element_stays() -> None:
+    tree = sanitize("<html><body><p>Before <span hidden>x</span>after.</p></body></html>")
+    assert tree.find(".//p").text_content() == "Before after."
+
+
+def test_small_values_are_not_hidden() -> None:
+    html = page(
+        '<p style="opacity:0.5">HALFVISIBLE</p><p style="font-size:0.9em">SMALLTEXT</p>'
+        '<p class="sr-only-focusable-note">NOTSRONLY</p>'
+    )
+    text = sanitize(html).text_content()
+    assert "HALFVISIBLE" in text and "SMALLTEXT" in text and "NOTSRONLY" in text
+
+
+def test_content_one_click_away_stays() -> None:
+    # tab panels and accordions a control on the page opens are content, not hidden text
+    html = page(
+        '<button aria-controls="spec" aria-expanded="false">Specs</button>'
+        '<div id="spec" hidden>TABPANELTEXT</div>'
+        '<div role="tabpanel" style="display:none">SECONDTAB</div>'
+        '<div style="opacity:0;transform:translateY(20px)">FADEIN</div>'
+    )
+    text = sanitize(html).text_content()
+    assert "TABPANELTEXT" in text and "SECONDTAB" in text and "FADEIN" in text
+
+
+def test_page_wrapper_hidden_until_load_stays() -> None:
+    html = (
+        f'<html><body><div style="opacity:0" class="wrapper"><p>{ARTICLE}</p></div></body></html>'
+    )
+    assert "sourdough" in extract_html(html).text
+
+
+def test_react_streamed_segments_stay() -> None:
+    html = (
+        "<html><body><main><p>Intro line.</p><template id='B:0'></template></main>"
+        f"<div hidden id='S:0'><p>{ARTICLE}</p></div></body></html>"
+    )
+    assert "sourdough" in extract_html(html).text
+    # without React's placeholder, a hidden div named S:0 is just hidden
+    assert "sourdough" not in sanitize(html.replace("B:0", "X:0")).text_content()
+
+
+def test_noscript_that_is_the_whole_page_stays() -> None:
+    # Discourse serves each thread to visitors without JavaScript inside <noscript>
+    html = f"<html><body><div id='app'></div><noscript><p>{ARTICLE}</p></noscript></body></html>"
+    assert "sourdough" in extract_html(html).text
+
+
+def test_furniture_is_left_out() -> None:
+    html = (
+        "<html><body><header><nav><a href='/'>Home</a> <a href='/a'>About</a></nav></header>"
+        f"<main><h1>Title</h1><p>{ARTICLE}</p>"
+        "<div class='share-buttons'><a>Share on Facebook</a></div>"
+        "<section class='comments'><p>COMMENTTEXT first comment here.</p></section></main>"
+        "<footer><p>FOOTERTEXT Copyright 2025</p></footer></body></html>"
+    )
+    text = dom_text(sanitize(html))
+    assert "sourdough" in text
+    for junk in ("Home", "Share on Facebook", "COMMENTTEXT", "FOOTERTEXT"):
+        assert junk not in text
+
+
+def test_forum_threads_keep_their_posts() -> None:
+    posts = "".join(
+        f"<div class='comment'><p>Reply {i}: I feed my starter twice a day with rye.</p></div>"
+        for i in range(6)
+    )
+    ld = '<script type="application/ld+json">{"@type": "DiscussionForumPosting"}</script>'
+    html = f"<html><head>{ld}</head><body><main><h1>Starter help</h1>{posts}</main></body></html>"
+    out = extract_html(html)
+    assert out.method == "dom"
+    assert "Reply 5" in out.text
+
+
+def test_repeated_control_labels_are_dropped() -> None:
+    cards = "".join(
+        f"<li><h3>Product {i} sourdough crock</h3><p>A stoneware crock, size {i}.</p>"
+        "<span>Add to cart</span></li>"
+        for i in range(8)
+    )
+    text = dom_text(sanitize(f"<html><body><main><ul>{cards}</ul></main></body></html>"))
+    assert "Product 7 sourdough crock" in text
+    assert "Add to cart" not in text
+
+
+def test_choose_prefers_the_structural_text_when_trafilatura_kept_a_fragment() -> None:
+    from searchduel.web.extract import _Signals
+
+    listing = "\n".join(f"Item {i} title and a short description" for i in range(40))
+    fragment = "Item 3 title and a short description"
+    assert choose(fragment, listing, _Signals()) == (listing, "dom")
+    assert choose(fragment, listing, _Signals(article=True)) == (listing, "dom")
+    body = "\n".join(listing.split("\n")[:20])
+    assert choose(body, listing, _Signals(article=True)) == (body, "trafilatura")
+    assert choose(body, listing, _Signals(forum=True)) == (listing, "dom")
+    assert choose("", "", _Signals()) == ("", "")
+
+
+def test_metadata_from_head_and_json_ld() -> None:
+    ld = json.dumps(
+        {
+            "@context": "https://schema.org",
+            "@graph": [
+                {"@type": "NewsArticle", "headline": "Headline from JSON-LD",
+                 "datePublished": "2024-03-05T10:00:00+01:00",
+                 "publisher": {"@type": "Organization", "name": "Bread Weekly"}},
+            ],
+        }
+    )  # fmt: skip
+    html = page("", head=f'<script type="application/ld+json">{ld}</script>')
+    out = extract_html(html, url="https://www.example.org/bread")
+    assert out.title == "Headline from JSON-LD"
+    assert out.site == "Bread Weekly"
+    assert out.published == "2024-03-05"
+    og = page(
+        "",
+        head='<meta property="og:title" content="OG title"><meta property="og:site_name" '
+        'content="OG Site"><meta property="article:published_time" content="2023-11-02">',
+    )
+    out = extract_html(og, url="https://www.example.org/x")
+    assert (out.title, out.site, out.published) == ("OG title", "OG Site", "2023-11-02")
+    bare = extract_html(page(""), url="https://www.example.org/y")
+    assert (bare.title, bare.site, bare.published) == ("Sourdough basics", "example.org", None)
+
+
+JS_APP = (
+    "<html><head><title>Shop</title></head><body>"
+    "<noscript>You need to enable JavaScript to run this app.</noscript>"
+    "<div id='root'></div></body></html>"
+)
+CHALLENGE = (
+    "<html><head><title>Just a moment...</title></head><body>"
+    "<h1>example.com</h1><p>Checking if the site connection is secure</p>"
+    "<p>example.com needs to review the security of your connection before proceeding.</p>"
+    "</body></html>"
+)
+
+
+@pytest.mark.parametrize("html", [JS_APP, CHALLENGE], ids=["enable-js", "challenge"])
+def test_js_only_and_challenge_pages_are_marked(html: str) -> None:
+    out = extract_html(html)
+    assert out.js_only
+    assert out.text == ""
+
+
+def test_a_real_article_mentioning_javascript_is_not_js_only() -> None:
+    html = page("<p>To enable JavaScript in your browser, open the settings page.</p>")
+    out = extract_html(html)
+    assert not out.js_only
+    assert "enable JavaScript" in out.text
+
+
+def test_empty_and_broken_input() -> None:
+    assert extract_html("") == Extracted(title="", text="")
+    assert extract_html(b"\x00\x00").text == ""
+    assert extract_html("<html><body><p>Only a few words.</p></body></html>").text
+
+
+CYRILLIC = "Съешь же ещё этих мягких французских булок, да выпей чаю."
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        '<meta charset="windows-1251">',
+        '<meta http-equiv="Content-Type" content="text/html; charset=windows-1251">',
+    ],
+)
+def test_bytes_honour_meta_charset(meta: str) -> None:
+    html = (
+        f"<html><head>{meta}<title>{CYRILLIC[:10]}</title></head><body><article>"
+        + (f"<p>{CYRILLIC}</p>" * 6)
+        + "</article></body></html>"
+    )
+    data = html.encode("cp1251")
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+    out = extract_html(data)
+    assert CYRILLIC in out.text
+    assert out.title == CYRILLIC[:10]
+
+
+def test_decode_fallbacks() -> None:
+    assert decode_html("café".encode()) == "café"
+    assert decode_html("café “quoted”".encode("cp1252")) == "café “quoted”"
+    # a latin-1 label is read as windows-1252, as browsers do
+    assert decode_html(b'<meta charset="iso-8859-1">\x93x\x94') == '<meta charset="iso-8859-1">“x”'
+    assert decode_html("\ufeffhi".encode("utf-8")) == "hi"
+    assert decode_html("hé".encode("cp1252"), charset="windows-1252") == "hé"
+    tree = parse_html('<?xml version="1.0" encoding="utf-8"?><html><body>x</body></html>')
+    assert tree is not None and tree.text_content() == "x"
+
+
+def test_iter_extract_files(tmp_path: Path) -> None:
+    plain = tmp_path / "a.html"
+    plain.write_text(page(""), encoding="utf-8")
+    packed = tmp_path / "b.html.gz"
+    packed.write_bytes(gzip.compress(page("<p>Packed page.</p>").encode("utf-8")))
+    broken = tmp_path / "c.html.gz"
+    broken.write_bytes(b"not gzip at all")
+    rows = list(iter_extract_files([plain, packed, broken, tmp_path / "missing.html"]))
+    assert [Path(r["path"]).name for r in rows] == [
+        "a.html",
+        "b.html.gz",
+        "c.html.gz",
+        "missing.html",
+    ]
+    assert rows[0]["title"] == "Sourdough basics" and "sourdough" in rows[0]["text"]
+    assert "Packed page." in rows[1]["text"]
+    assert rows[2]["error"] and rows[3]["error"]
+    assert set(rows[0]) == {"path", "title", "text"}
+    # a folder expands to the pages inside it
+    assert len(list(iter_extract_files([tmp_path]))) == 3
+
+
+# --- metrics and the bench suite ----------------------------------------------------------
+
+
+def test_word_f1() -> None:
+    assert bench.word_f1("", "") == 1.0
+    assert bench.word_f1("x", "") == 0.0
+    assert bench.word_f1("The cat sat", "the cat sat") == 1.0
+    assert bench.word_f1("the cat", "the cat sat down") == pytest.approx(2 * 1 * 0.5 / 1.5)
+
+
+def test_shingle_metric() -> None:
+    tp, fp, fn = bench.shingle_counts("a b c d e", "a b c d e")
+    assert (tp, fp, fn) == (1.0, 0.0, 0.0)
+    assert bench.shingle_prf([(1.0, 0.0, 0.0)]) == (1.0, 1.0, 1.0)
+    # shingles (a b c d) and (b c d x) against (a b c d) and (b c d e): one of each kind
+    assert bench.shingle_counts("a b c d x", "a b c d e") == pytest.approx((1 / 3, 1 / 3, 1 / 3))
+    # case matters in this metric
+    assert bench.shingle_counts("A b c d", "a b c d")[0] == 0
+
+
+def _needs(path: Path) -> None:
+    if not path.is_dir():
+        pytest.skip(f"benchmark data not found at {path} (../shared/data absent)")
+
+
+def test_shingle_metric_reproduces_the_published_scores() -> None:
+    _needs(SCRAPINGHUB)
+    truth = json.loads((SCRAPINGHUB / "ground-truth.json").read_text(encoding="utf-8"))
+    published = {"trafilatura": 0.958, "beautifulsoup": 0.665, "readability_js": 0.947}
+    for name, expected in published.items():
+        preds = json.loads((SCRAPINGHUB / "baseline_outputs" / f"{name}.json").read_text())
+        preds = preds.get("output", preds)
+        counts = [
+            bench.shingle_counts(preds.get(k, {}).get("articleBody", ""), truth[k]["articleBody"])
+            for k in sorted(truth)
+        ]
+        assert bench.shingle_prf(counts)[2] == pytest.approx(expected, abs=0.001)
+
+
+def test_extraction_quality_on_real_pages() -> None:
+    _needs(WCXB)
+    _needs(SCRAPINGHUB)
+    wcxb = bench.load_dataset(WCXB, limit=12)
+    f1 = [bench.word_f1(extract_html(s.html, s.url).text, s.truth) for s in wcxb.samples]
+    assert statistics.mean(f1) >= 0.75
+    shub = bench.load_dataset(SCRAPINGHUB, limit=8)
+    outputs = [extract_html(s.html, s.url).text for s in shub.samples]
+    assert bench.score(shub, outputs)["all"] >= 0.85
+
+
+def test_bench_suite_on_three_pages() -> None:
+    _needs(WCXB)
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--data", str(WCXB), "--limit", "3"])
+    results = bench.run(args, None)
+    assert all(isinstance(r, Result) and r.suite == "extraction" for r in results)
+    by_name = {r.name: r for r in results}
+    overall = by_name["wcxb F1"]
+    assert 0.0 <= overall.value <= 1.0 and overall.baseline is not None
+    assert overall.target == ">= 0.87" and overall.passed is not None
+    assert by_name["wcxb s/page"].value > 0 and by_name["wcxb s/page"].baseline > 0
+    assert by_name["wcxb time vs trafilatura"].target == "<= 1.0"
+    assert any(name.startswith("wcxb F1 ") for name in by_name)  # per page type
+
+
+def test_bench_data_flag_takes_a_comma_list(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["--data", f"{tmp_path / 'a'},{tmp_path / 'b'}", "--limit", "1"])
+    with pytest.raises(FileNotFoundError, match="neither a WCXB folder"):
+        bench.run(args, None)
