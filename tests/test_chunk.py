@@ -53,6 +53,34 @@ def test_plain_text_headings_are_recovered() -> None:
     assert blocks[1].heading == "History"
 
 
+def test_one_paragraph_per_line_text_keeps_its_headings() -> None:
+    # what HTML extractors emit: no blank lines, one block per line
+    text = (
+        "Origins\n"
+        "The race was created to sell newspapers. The first Tour ran in July 1903.\n"
+        "Sixty riders started and only 21 finished.\n"
+        "The jerseys\n"
+        "- Yellow jersey: worn by the leader.\n"
+        "- Green jersey: the points classification.\n"
+        "Records\n"
+        "Four riders have won the Tour five times."
+    )
+    blocks = split_blocks(text)
+    assert [b.text for b in blocks if b.kind == "heading"] == ["Origins", "The jerseys", "Records"]
+    assert next(b for b in blocks if b.kind == "list").heading == "The jerseys"
+
+
+def test_hand_wrapped_paragraphs_stay_whole() -> None:
+    text = (
+        "The harbour lighthouse was first lit in 1874 and its lamp can be seen\n"
+        "for twenty-two nautical miles on a clear night, from the cliffs and\n"
+        "from the sea.\n"
+    )
+    blocks = split_blocks(text)
+    assert [b.kind for b in blocks] == ["para"]
+    assert "seen for twenty-two" in blocks[0].text
+
+
 def test_chunks_carry_title_heading_and_order() -> None:
     chunks = chunk_text(DOC, url="u", title="Guide to the Coast", site="s", page_rank=3)
     assert [c.position for c in chunks] == list(range(len(chunks)))

@@ -62,6 +62,34 @@ def _looks_like_heading(para: str, following: str | None) -> bool:
     return len(following) > 2 * len(para) and following.rstrip()[-1:] in ".!?:;)\"'”"
 
 
+def _heading_like(line: str) -> bool:
+    line = line.strip()
+    return (
+        0 < len(line) <= 80
+        and len(line.split()) <= 10
+        and line[-1] not in _END_PUNCT
+        and (line[0].isupper() or line[0].isdigit())
+        and not _LIST_ITEM.match(line)
+        and not _TABLE_ROW.match(line)
+    )
+
+
+def _breaks_paragraph(prev: str, line: str, buffered: int) -> bool:
+    """Whether a single line break separates paragraphs.
+
+    Extractors often emit one paragraph per line with no blank lines between; hand-wrapped
+    text breaks lines inside paragraphs. A line that ends a sentence, or a lone short
+    title-like line before prose, ends a paragraph; a wrapped line ends mid-sentence.
+    """
+    if line.startswith((" ", "\t")) or (_TABLE_ROW.match(line) and _TABLE_ROW.match(prev)):
+        return False  # a list item's continuation, or the next row of a table
+    if _TABLE_ROW.match(prev) or _TABLE_ROW.match(line):
+        return True
+    if buffered == 1 and _heading_like(prev) and not _heading_like(line):
+        return True
+    return prev.rstrip()[-1:] in '.!?:"”)' and not _LIST_ITEM.match(line)
+
+
 def split_blocks(text: str) -> list[Block]:
     """Paragraphs, lists, tables and headings of plain or markdown text, in order."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -91,6 +119,8 @@ def split_blocks(text: str) -> list[Block]:
         if not stripped:
             flush()
             continue
+        if buf and _breaks_paragraph(buf[-1], line, len(buf)):
+            flush()
         buf.append(line.rstrip())
     flush()
 
