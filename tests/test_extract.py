@@ -13,7 +13,14 @@ import pytest
 
 from searchduel.bench import Result
 from searchduel.bench import extraction as bench
-from searchduel.web.extract import Extracted, choose, dom_text, extract_html, iter_extract_files
+from searchduel.web.extract import (
+    Extracted,
+    PageSignals,
+    choose,
+    dom_text,
+    extract_html,
+    iter_extract_files,
+)
 from searchduel.web.sanitize import decode_html, parse_html, sanitize
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -152,16 +159,14 @@ def test_repeated_control_labels_are_dropped() -> None:
 
 
 def test_choose_prefers_the_structural_text_when_trafilatura_kept_a_fragment() -> None:
-    from searchduel.web.extract import _Signals
-
     listing = "\n".join(f"Item {i} title and a short description" for i in range(40))
     fragment = "Item 3 title and a short description"
-    assert choose(fragment, listing, _Signals()) == (listing, "dom")
-    assert choose(fragment, listing, _Signals(article=True)) == (listing, "dom")
+    assert choose(fragment, listing, PageSignals()) == (listing, "dom")
+    assert choose(fragment, listing, PageSignals(article=True)) == (listing, "dom")
     body = "\n".join(listing.split("\n")[:20])
-    assert choose(body, listing, _Signals(article=True)) == (body, "trafilatura")
-    assert choose(body, listing, _Signals(forum=True)) == (listing, "dom")
-    assert choose("", "", _Signals()) == ("", "")
+    assert choose(body, listing, PageSignals(article=True)) == (body, "trafilatura")
+    assert choose(body, listing, PageSignals(forum=True)) == (listing, "dom")
+    assert choose("", "", PageSignals()) == ("", "")
 
 
 def test_metadata_from_head_and_json_ld() -> None:
@@ -353,3 +358,9 @@ def test_bench_data_flag_takes_a_comma_list(tmp_path: Path) -> None:
     args = parser.parse_args(["--data", f"{tmp_path / 'a'},{tmp_path / 'b'}", "--limit", "1"])
     with pytest.raises(FileNotFoundError, match="neither a WCXB folder"):
         bench.run(args, None)
+
+
+def test_noscript_inside_hidden_content_does_not_count() -> None:
+    hidden = f"<div hidden><noscript><p>{ARTICLE} SECRETTEXT</p></noscript></div>"
+    html = f"<html><body><p>Short visible line.</p>{hidden}</body></html>"
+    assert "SECRETTEXT" not in sanitize(html).text_content()

@@ -277,12 +277,16 @@ def _settle_noscript(tree: etree._Element, fallbacks: list[etree._Element]) -> i
     (Discourse forums put each thread in <noscript>): a reader without a browser engine
     sees exactly that, so it stays when the rest of the page has next to no text.
     """
-    live = [el for el in fallbacks if el.getparent() is not None]
+    root = tree.getroottree().getroot()
+    # still in the document: not inside a subtree that was removed as hidden
+    live = [el for el in fallbacks if el.getroottree().getroot() is root]
     if not live:
         return 0
     inside = [_text_length(el) for el in live]
-    outside = _text_length(tree) - sum(inside)
-    keep = sum(inside) >= NOSCRIPT_PAGE_CHARS and outside < NOSCRIPT_PAGE_SHARE * sum(inside)
+    # most <noscript> blocks hold a tracking pixel: the page-wide count is rarely needed
+    keep = sum(inside) >= NOSCRIPT_PAGE_CHARS and (
+        _text_length(tree) - sum(inside) < NOSCRIPT_PAGE_SHARE * sum(inside)
+    )
     removed = 0
     for el, length in zip(live, inside, strict=True):
         if keep and length:
