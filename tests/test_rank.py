@@ -18,7 +18,8 @@ def _chunk(url: str, text: str, pos: int = 0, rank: int = 0, snippet: bool = Fal
 def test_tokenize_folds_stems_and_drops_stopwords() -> None:
     assert tokenize("The Rivers of São Paulo") == ["river", "sao", "paulo"]
     assert stem("founded") == stem("founding") == "found"
-    assert stem("churches") == "church" and stem("cities") == "city"
+    assert stem("churches") == "church" and stem("cities") == stem("city")
+    assert stem("named") == stem("name") and stem("popularized") == stem("popular")
     assert stem("bus") == "bus" and stem("glass") == "glass"
 
 
