@@ -161,3 +161,12 @@ def test_corpus_scale_is_indexed_once_per_process(tmp_path: Path) -> None:
     t0 = time.perf_counter()
     hits = LocalCorpusProvider(corpus).search("kato rimen sa", k=10)
     assert time.perf_counter() - t0 < 0.5 and len(hits) == 10
+
+
+def test_empty_folder_searches_to_nothing(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "blank.md").write_text("", encoding="utf-8")
+    provider = LocalCorpusProvider(LocalCorpus.load(tmp_path / "empty", cache_dir=False))
+    assert provider.search("anything at all") == []
+    assert provider.page("corpus://blank.md").status == "ok"
+    assert not provider.page("corpus://blank.md").ok  # no text: not usable for packing
