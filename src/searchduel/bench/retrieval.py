@@ -239,11 +239,13 @@ def evaluate(
         ("snippets", lambda qa, hits: "\n\n".join(h.snippet for h in hits)),
         ("oracle", lambda qa, hits: base.oracle(qa, count)),
     ]
+    search_times: list[float] = []
     variants = [(b, False) for b in budgets] + ([(main_budget, True)] if dense else [])
     for qa in questions:
         t0 = time.perf_counter()
         hits = provider.search(qa.question, k=HITS)
         search_ms = (time.perf_counter() - t0) * 1000
+        search_times.append(search_ms)
         pages = [provider.page(h.url) for h in hits[: settings.pages]]
         gold = _gold_doc(corpus, qa.doc)
         if gold is not None:
@@ -280,6 +282,8 @@ def evaluate(
             t1 = time.perf_counter()
             text = fn(qa, hits)
             sys_(name).add(text, qa.answers, count, (time.perf_counter() - t1) * 1000)
+    if search_times:
+        sys_("query").ms = statistics.mean(search_times)
     return systems
 
 
@@ -450,6 +454,8 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> list[Resu
         ),
     ]
     for name, s in systems.items():
+        if name == "query":
+            continue
         if name == "gold doc in pages":  # a diagnostic: did the search find the page at all?
             results.append(Result(SUITE, name, s.recall, note=f"{s.found}/{s.n}"))
             continue
@@ -464,6 +470,16 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> list[Resu
             note="search + chunk + rank + pack, per question",
         )
     )
+    if "query" in systems:
+        results.append(
+            Result(
+                SUITE,
+                "query time",
+                systems["query"].ms,
+                "ms",
+                note="mean LocalCorpusProvider.search",
+            )
+        )
     results.append(
         Result(
             SUITE,
