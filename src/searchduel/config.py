@@ -148,7 +148,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("page_deadline", PAGE_DEADLINE_S, "seconds for one page", float),
     Spec("phase_deadline", PHASE_DEADLINE_S, "seconds for the whole fetch phase", float),
     Spec("max_page_bytes", MAX_PAGE_BYTES, "decoded bytes kept of one page", int),
-    Spec("dense", False, "add a dense re-ranker (all-MiniLM-L6-v2) to BM25", _parse_bool),
+    Spec("dense", True, "re-rank with a dense model (all-MiniLM-L6-v2) besides BM25", _parse_bool),
     Spec(
         "allow_address",
         (),
@@ -187,7 +187,7 @@ class Settings:
     page_deadline: float = PAGE_DEADLINE_S
     phase_deadline: float = PHASE_DEADLINE_S
     max_page_bytes: int = MAX_PAGE_BYTES
-    dense: bool = False
+    dense: bool = True
     allow_address: tuple[str, ...] = ()
     queue_size: int = QUEUE_SIZE
     host: str = "127.0.0.1"
