@@ -92,9 +92,9 @@ def embed(texts: Sequence[str]) -> np.ndarray:
         return np.zeros((0, 384), dtype=np.float32)
     keys = [_key(t) for t in texts]
     with _lock:  # one model and one cache shared by the app's request threads
-        missing = list({k: t for k, t in zip(keys, texts) if k not in _cache}.items())
+        missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in _cache}.items())
         if missing:
-            for (k, _), row in zip(missing, _encode([t for _, t in missing])):
+            for (k, _), row in zip(missing, _encode([t for _, t in missing]), strict=True):
                 _cache[k] = row
         rows = []
         for k in keys:
