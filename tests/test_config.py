@@ -65,6 +65,15 @@ def test_allow_address_repeats_and_normalises():
     assert s.allow_address == ("127.0.0.2/32", "10.0.0.0/8")
 
 
+def test_allow_addresses_plural_variable_is_read_too():
+    env = {"SEARCHDUEL_ALLOW_ADDRESSES": "127.0.0.2/32,10.0.0.0/8"}
+    assert Settings.load(parse(), environ=env).allow_address == ("127.0.0.2/32", "10.0.0.0/8")
+    both = {**env, "SEARCHDUEL_ALLOW_ADDRESS": "192.168.0.0/16"}
+    assert Settings.load(parse(), environ=both).allow_address == ("192.168.0.0/16",)
+    with pytest.raises(ConfigError, match="SEARCHDUEL_ALLOW_ADDRESSES"):
+        Settings.load(parse(), environ={"SEARCHDUEL_ALLOW_ADDRESSES": "not-an-address"})
+
+
 def test_gradio_server_port_is_honoured_but_flag_wins():
     assert Settings.load(parse(), environ={"GRADIO_SERVER_PORT": "7999"}).port == 7999
     assert (

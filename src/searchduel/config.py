@@ -96,6 +96,7 @@ class Spec:
     choices: tuple[str, ...] | None = None
     repeat: bool = False  # flag may be given several times (joined like a comma list)
     secret: bool = False  # env only: never a flag value in shell history
+    env_aliases: tuple[str, ...] = ()  # further variable names read when the main one is unset
 
     @property
     def env(self) -> str:
@@ -155,6 +156,7 @@ SPECS: tuple[Spec, ...] = (
         "CIDR treated as public by the fetch guard (tests, intranets)",
         _parse_cidrs,
         repeat=True,
+        env_aliases=(ENV_PREFIX + "ALLOW_ADDRESSES",),
     ),
     Spec("queue_size", QUEUE_SIZE, "requests that may wait for the local model", int),
     Spec("host", "127.0.0.1", "address app.py listens on (0.0.0.0 on Spaces)"),
@@ -260,8 +262,11 @@ class Settings:
             raw = given.get(spec.name)
             source = spec.flag
             if raw is None or (spec.repeat and raw == []):
-                raw = environ.get(spec.env)
-                source = spec.env
+                raw, source = None, spec.env
+                for name in (spec.env, *spec.env_aliases):
+                    if environ.get(name) is not None:
+                        raw, source = environ[name], name
+                        break
             if raw is None:
                 continue
             values[spec.name] = _convert(spec, raw, source)
@@ -312,7 +317,8 @@ def settings_table() -> str:
         default = ",".join(default) if isinstance(default, tuple) else default
         flag = "(env only)" if spec.secret else f"`{spec.flag}`"
         choices = f" ({' / '.join(spec.choices)})" if spec.choices else ""
-        rows.append(f"| {flag} | `{spec.env}` | `{default}` | {spec.help}{choices} |")
+        env = " or ".join(f"`{name}`" for name in (spec.env, *spec.env_aliases))
+        rows.append(f"| {flag} | {env} | `{default}` | {spec.help}{choices} |")
     return "\n".join(rows)
 
 
