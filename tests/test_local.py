@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import time
 from pathlib import Path
@@ -125,6 +127,29 @@ def test_disk_cache_survives_a_new_process_and_notices_edits(folder: Path, tmp_p
     LocalCorpus._cache.clear()
     edited = LocalCorpus.load(folder, cache_dir=cache)
     assert "99 steps" in edited.docs[edited.by_path["lighthouse.html"]].text
+
+
+def test_disk_cache_is_dropped_when_the_extractor_changes(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from searchduel.search import local
+
+    cache = tmp_path / "cache"
+    LocalCorpus.load(folder, cache_dir=cache)
+    (old,) = cache.glob("*.json.gz")
+    # poison the cache: if it were read after an upgrade, this text would come back
+    with gzip.open(old, "rt", encoding="utf-8") as f:
+        entries = json.load(f)
+    entries["lighthouse.html"]["text"] = "stale extraction"
+    with gzip.open(old, "wt", encoding="utf-8") as f:
+        json.dump(entries, f)
+    monkeypatch.setattr(local, "_extractor_fingerprint", lambda: "newer")
+    LocalCorpus._cache.clear()
+    again = LocalCorpus.load(folder, cache_dir=cache)
+    assert "121 steps" in again.docs[again.by_path["lighthouse.html"]].text
+    assert [p.name for p in cache.glob("*.json.gz")] == [
+        f"{old.name.split('.')[0]}.v{local.CACHE_VERSION}.newer.json.gz"
+    ]
 
 
 def test_missing_folder_is_unavailable(tmp_path: Path) -> None:

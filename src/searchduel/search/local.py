@@ -175,9 +175,20 @@ class LocalCorpus:
         return None if i is None else self.docs[i]
 
 
+def _extractor_fingerprint() -> str:
+    """Changes whenever the code that turns HTML into text changes, so an upgrade never
+    serves extractions made by an older version."""
+    from ..web import extract, hygiene, sanitize
+
+    digest = hashlib.sha256()
+    for module in (extract, sanitize, hygiene):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _cache_file(cache_dir: Path, root: Path) -> Path:
     key = hashlib.sha256(str(root).encode()).hexdigest()[:16]
-    return cache_dir / f"{key}.v{CACHE_VERSION}.json.gz"
+    return cache_dir / f"{key}.v{CACHE_VERSION}.{_extractor_fingerprint()}.json.gz"
 
 
 def _read_all(
@@ -213,6 +224,10 @@ def _read_all(
             with gzip.open(tmp, "wt", encoding="utf-8") as f:
                 json.dump(fresh, f)
             os.replace(tmp, cache_path)
+            prefix = cache_path.name.split(".", 1)[0]
+            for old in cache_path.parent.glob(f"{prefix}.*.json.gz"):
+                if old != cache_path:  # made by an older extractor: never read again
+                    old.unlink(missing_ok=True)
         except OSError:
             pass  # a read-only home still searches, only slower to start
     return docs
