@@ -39,7 +39,7 @@ import httpx
 from ..config import DEFAULT_CONTEXT_WINDOW
 from ..errors import BackendBusy, BackendError, ConfigError, GenerationError, ModelLoadError
 from .base import Message
-from .tokens import ChatTokenCounter, EstimateTokenCounter, load_tokenizer
+from .tokens import ChatTokenCounter, CountsThroughCounter, EstimateTokenCounter, load_tokenizer
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -66,7 +66,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(
 _SSE_FIELDS_IGNORED = ("id", "retry")
 
 
-class OpenAIBackend:
+class OpenAIBackend(CountsThroughCounter):
     """A model served behind an OpenAI-compatible `/chat/completions` endpoint.
 
     `base_url` includes the API prefix (`http://localhost:8000/v1`); `model` is the served
@@ -139,12 +139,6 @@ class OpenAIBackend:
     def exact_counts(self) -> bool:
         """True when token counts come from the model's tokenizer, False for the estimate."""
         return bool(self.counter.exact)
-
-    def count_tokens(self, messages: Sequence[Message]) -> int:
-        return self.counter.count_tokens(messages)
-
-    def count_text_tokens(self, text: str) -> int:
-        return self.counter.count_text_tokens(text)
 
     def stream(
         self,

@@ -94,3 +94,15 @@ class EstimateTokenCounter:
     def count_tokens(self, messages: Sequence[Message]) -> int:
         total = sum(self.count_text_tokens(m.get("content", "")) for m in messages)
         return total + ESTIMATE_TOKENS_PER_MESSAGE * (len(messages) + 1)
+
+
+class CountsThroughCounter:
+    """Backend methods that hand token counting to the backend's `counter`."""
+
+    counter: ChatTokenCounter | EstimateTokenCounter
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        return self.counter.count_tokens(messages)
+
+    def count_text_tokens(self, text: str) -> int:
+        return self.counter.count_text_tokens(text)

@@ -18,7 +18,7 @@ from typing import Any
 from ..config import COMPARE_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, Settings
 from ..errors import BackendBusy, Cancelled, GenerationError, ModelLoadError
 from .base import Message
-from .tokens import ChatTokenCounter, load_tokenizer
+from .tokens import ChatTokenCounter, CountsThroughCounter, load_tokenizer
 
 # Streams that may generate at once on one model. On a CPU more only share the same cores;
 # on a GPU concurrent decode steps overlap well, so allow more there.
@@ -182,7 +182,7 @@ def _maybe_spaces_gpu(fn: Any) -> Any:
     return spaces.GPU(duration=_gpu_duration)(fn)
 
 
-class TransformersBackend:
+class TransformersBackend(CountsThroughCounter):
     """A transformers causal LM shared by every stream of this process."""
 
     def __init__(
@@ -223,12 +223,6 @@ class TransformersBackend:
     @property
     def device(self) -> Any:
         return next(self.model.parameters()).device
-
-    def count_tokens(self, messages: Sequence[Message]) -> int:
-        return self.counter.count_tokens(messages)
-
-    def count_text_tokens(self, text: str) -> int:
-        return self.counter.count_text_tokens(text)
 
     def stream(
         self,
