@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
@@ -265,11 +266,15 @@ class _DuckDuckGoEndpoint:
     name = ""
     label = ""
 
+    @staticmethod
+    def endpoint_for(base_url: str) -> str:
+        raise NotImplementedError
+
     def __init__(
         self,
         client: httpx.Client | None = None,
         *,
-        endpoint: str,
+        base_url: str = DEFAULT_DDG_URL,
         region: str = "wt-wt",
         time_filter: str = "",
         timeout: float = SEARCH_TIMEOUT_S,
@@ -280,11 +285,11 @@ class _DuckDuckGoEndpoint:
                 + ", ".join(repr(t) for t in TIME_FILTERS)
             )
         self.client = client if client is not None else new_client()
-        self.endpoint = endpoint
+        self.endpoint = self.endpoint_for(base_url)
         self.region = region
         self.time_filter = time_filter
         self.timeout = timeout
-        parts = urlsplit(endpoint)
+        parts = urlsplit(self.endpoint)
         self._origin = f"{parts.scheme}://{parts.netloc}"
 
     def headers(self) -> dict[str, str]:
@@ -335,24 +340,12 @@ class DuckDuckGoHtml(_DuckDuckGoEndpoint):
 
     name = "duckduckgo"
     label = "DuckDuckGo"
+    endpoint_for = staticmethod(html_endpoint)
 
     def __init__(
-        self,
-        client: httpx.Client | None = None,
-        *,
-        base_url: str = DEFAULT_DDG_URL,
-        region: str = "wt-wt",
-        time_filter: str = "",
-        timeout: float = SEARCH_TIMEOUT_S,
-        zero_click: bool = True,
+        self, client: httpx.Client | None = None, *, zero_click: bool = True, **options: Any
     ) -> None:
-        super().__init__(
-            client,
-            endpoint=html_endpoint(base_url),
-            region=region,
-            time_filter=time_filter,
-            timeout=timeout,
-        )
+        super().__init__(client, **options)
         self.zero_click = zero_click
 
     def parse(self, text: str, k: int) -> list[Hit]:
@@ -366,23 +359,7 @@ class DuckDuckGoLite(_DuckDuckGoEndpoint):
 
     name = "duckduckgo-lite"
     label = "DuckDuckGo Lite"
-
-    def __init__(
-        self,
-        client: httpx.Client | None = None,
-        *,
-        base_url: str = DEFAULT_DDG_URL,
-        region: str = "wt-wt",
-        time_filter: str = "",
-        timeout: float = SEARCH_TIMEOUT_S,
-    ) -> None:
-        super().__init__(
-            client,
-            endpoint=lite_endpoint(base_url),
-            region=region,
-            time_filter=time_filter,
-            timeout=timeout,
-        )
+    endpoint_for = staticmethod(lite_endpoint)
 
     def parse(self, text: str, k: int) -> list[Hit]:
         return parse_lite_page(text, k, provider=self.name, label=self.label)
