@@ -119,3 +119,21 @@ def app_url(tiny_model_dir: Path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture
+def serp():
+    """A real HTTP server on 127.0.0.1 playing DuckDuckGo and SearXNG (see serp_server)."""
+    from serp_server import FakeSerp
+
+    with FakeSerp() as server:
+        yield server
+
+
+@pytest.fixture
+def client():
+    """An httpx client that ignores proxy variables, as the providers' own clients do."""
+    import httpx
+
+    with httpx.Client(trust_env=False) as c:
+        yield c

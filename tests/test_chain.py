@@ -85,12 +85,6 @@ def hits(name: str, n: int = 2) -> list[Hit]:
     ]
 
 
-@pytest.fixture
-def serp():
-    with FakeSerp() as server:
-        yield server
-
-
 def chain_for(serp: FakeSerp, order: str, *, local=None, clock: FakeClock | None = None, **kw):
     settings = Settings(ddg_url=serp.url, searxng_url=serp.url, search_order=order)
     options: dict = {"spacing_s": 0.0, "rng": random.Random(7)}

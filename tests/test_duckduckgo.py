@@ -22,7 +22,7 @@ from searchduel.search.duckduckgo import (
     unwrap_link,
 )
 from searchduel.search.http import parse_retry_after
-from serp_server import FakeSerp, Reply, fixture
+from serp_server import Reply, fixture
 
 SERP = Path(__file__).resolve().parents[2] / "shared" / "data" / "serp"
 
@@ -232,18 +232,6 @@ def test_retry_after_forms():
 
 
 # --- providers over a real local server ---------------------------------------------------
-
-
-@pytest.fixture
-def serp():
-    with FakeSerp() as server:
-        yield server
-
-
-@pytest.fixture
-def client():
-    with httpx.Client(trust_env=False) as c:
-        yield c
 
 
 def test_html_provider_posts_the_browser_form(serp, client):

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from searchduel.errors import ConfigError, SearchBlocked, SearchUnavailable, SearchUnparseable
 from searchduel.search.base import SearchProvider
 from searchduel.search.searxng import SearxngProvider, parse_json, region_to_language
-from serp_server import FakeSerp, Reply, fixture
+from serp_server import Reply, fixture
 
 JSON = "application/json"
-
-
-@pytest.fixture
-def serp():
-    with FakeSerp() as server:
-        yield server
-
-
-@pytest.fixture
-def client():
-    with httpx.Client(trust_env=False) as c:
-        yield c
 
 
 def _json(data: object, status: int = 200) -> Reply:

@@ -175,20 +175,11 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine import page_record
     from .web.fetch import fetch_one
 
     page = fetch_one(args.url, settings)
-    record = {
-        "url": page.url,
-        "final_url": page.final_url,
-        "status": page.status,
-        "reason": page.reason,
-        "http_status": page.http_status,
-        "ms": round(page.ms, 1),
-        "bytes": page.bytes,
-        "title": page.title,
-        "text": page.text,
-    }
+    record = {**page_record(page), "text": page.text}
     if args.json:
         _print_json(record)
     else:
