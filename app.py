@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"loading {settings.model} ({settings.backend}) ...", flush=True)
         engine = Engine(settings, make_backend(settings))
+        engine.warm_up()
     except SearchDuelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

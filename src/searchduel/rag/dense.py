@@ -57,6 +57,11 @@ def _model() -> tuple[Any, Any]:
     return tokenizer, model
 
 
+def load_model() -> None:
+    """Load the model now (it otherwise loads on first use); raises ModelLoadError."""
+    _model()
+
+
 def _encode(texts: Sequence[str]) -> np.ndarray:
     import torch
 
