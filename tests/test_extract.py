@@ -20,6 +20,7 @@ from searchduel.web.extract import (
     dom_text,
     extract_html,
     iter_extract_files,
+    read_signals,
 )
 from searchduel.web.sanitize import decode_html, parse_html, sanitize
 
@@ -156,6 +157,44 @@ def test_repeated_control_labels_are_dropped() -> None:
     text = dom_text(sanitize(f"<html><body><main><ul>{cards}</ul></main></body></html>"))
     assert "Product 7 sourdough crock" in text
     assert "Add to cart" not in text
+
+
+def test_a_block_rendered_twice_is_kept_once() -> None:
+    details = (
+        "<p>Hand-thrown stoneware crock for sourdough starters.</p>"
+        "<p>Holds two litres of starter and keeps it at an even temperature all week.</p>"
+    )
+    terms = "".join(
+        f"<li><h3>Coupon {i}</h3><p>Not valid with other offers.</p></li>" for i in range(3)
+    )
+    html = (
+        f"<html><body><main><div class='mobile'>{details}</div>"
+        f"<div class='desktop'>{details}</div><ul>{terms}</ul></main></body></html>"
+    )
+    text = dom_text(sanitize(html))
+    assert text.count("Holds two litres") == 1
+    # short repeated lines between distinct ones are the page's own repetition
+    assert text.count("Not valid with other offers.") == 3
+
+
+def test_product_pages_drop_rails_of_other_products() -> None:
+    rail = "".join(
+        f"<li><a href='/p/{i}'>Oak proofing basket {i}</a> <span>$2{i}</span></li>"
+        for i in range(6)
+    )
+    body = (
+        "<main><h1>Stoneware crock</h1>"
+        f"<div class='description'><p>{ARTICLE[:300]}</p></div>"
+        f"<ul>{rail}</ul></main>"
+    )
+    ld = '<script type="application/ld+json">{"@type": "Product", "name": "Crock"}</script>'
+    product = sanitize(f"<html><head>{ld}</head><body>{body}</body></html>")
+    assert read_signals(product).product
+    text = dom_text(product, product=True)
+    assert "sourdough" in text
+    assert "proofing basket" not in text
+    # the same cards on a page that is not a product are its content (a collection)
+    assert "proofing basket" in dom_text(sanitize(f"<html><body>{body}</body></html>"))
 
 
 def test_choose_prefers_the_structural_text_when_trafilatura_kept_a_fragment() -> None:

@@ -98,6 +98,13 @@ _LIST_TAGS = frozenset({"ul", "ol", "div", "section", "p", "table", "dl"})
 # A line of at most this many words, repeated this often, is a control label.
 REPEAT_MAX_WORDS = 4
 REPEAT_MIN_COUNT = 3
+# A run of lines seen before, holding at least this many words, is the same block rendered
+# twice (mobile and desktop layouts, a quoted post, a sticky summary): kept once. Shorter
+# runs stay: card texts and coupon terms repeat on the page and in its reference text.
+DEDUP_MIN_WORDS = 10
+# On a page that declares itself a product, a block this much link text is a rail of
+# other products ("You may also like"), not the product's description or specs.
+PRODUCT_LINK_LIST_SHARE = 0.75
 
 _BLOCK = frozenset(
     {
@@ -157,21 +164,26 @@ def _furniture(el: etree._Element, keep_comments: bool) -> bool:
     return False
 
 
-def _link_list(el: etree._Element, entry: list[int]) -> bool:
+def _link_list(el: etree._Element, entry: list[int], share: float = LINK_LIST_SHARE) -> bool:
     """Navigation by shape: a block that is nearly all short links (menus, tag clouds)."""
     chars, link_chars, links = entry
     return (
         el.tag in _LIST_TAGS
         and links >= LINK_LIST_MIN_LINKS
-        and link_chars >= LINK_LIST_SHARE * chars
+        and link_chars >= share * chars
         and link_chars < LINK_LIST_MAX_CHARS * links
     )
 
 
 def content_block(
-    tree: etree._Element, keep_comments: bool = False
+    tree: etree._Element, keep_comments: bool = False, product: bool = False
 ) -> tuple[etree._Element | None, set[etree._Element]]:
-    """The element that holds the page's content, and the furniture inside it to leave out."""
+    """The element that holds the page's content, and the furniture inside it to leave out.
+
+    `product`: the page declares itself a product, so link-heavy blocks are rails of other
+    products and go at a lower link share.
+    """
+    link_share = PRODUCT_LINK_LIST_SHARE if product else LINK_LIST_SHARE
     body = tree.find("body")
     if body is None:
         body = tree
@@ -192,7 +204,8 @@ def content_block(
             continue
         small_control = el.tag in _CONTROLS and entry[0] < CONTROL_MAX_CHARS
         if small_control or (
-            entry[0] < limit and (_furniture(el, keep_comments) or _link_list(el, entry))
+            entry[0] < limit
+            and (_furniture(el, keep_comments) or _link_list(el, entry, link_share))
         ):
             dropped.add(el)
             node = parent
@@ -217,9 +230,9 @@ def content_block(
     return root, dropped
 
 
-def dom_text(tree: etree._Element, keep_comments: bool = False) -> str:
+def dom_text(tree: etree._Element, keep_comments: bool = False, product: bool = False) -> str:
     """Main text by page structure (see the module docstring). Leaves `tree` unchanged."""
-    root, dropped = content_block(tree, keep_comments)
+    root, dropped = content_block(tree, keep_comments, product)
     if root is None:
         return ""
     parts: list[str] = []
@@ -227,7 +240,27 @@ def dom_text(tree: etree._Element, keep_comments: bool = False) -> str:
     lines = [_SPACE.sub(" ", line).strip() for line in "".join(parts).split("\n")]
     lines = [line for line in lines if line]
     counts = Counter(line.lower() for line in lines if len(line.split()) <= REPEAT_MAX_WORDS)
-    return "\n".join(line for line in lines if counts.get(line.lower(), 0) < REPEAT_MIN_COUNT)
+    lines = [line for line in lines if counts.get(line.lower(), 0) < REPEAT_MIN_COUNT]
+    return "\n".join(_drop_repeated_runs(lines))
+
+
+def _drop_repeated_runs(lines: list[str]) -> list[str]:
+    """Lines minus runs of lines already seen, when a run holds DEDUP_MIN_WORDS or more."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    run: list[str] = []
+    for line in [*lines, None]:
+        key = line.lower() if line is not None else None
+        if key is not None and key in seen:
+            run.append(line)
+            continue
+        if run and sum(len(r.split()) for r in run) < DEDUP_MIN_WORDS:
+            kept.extend(run)
+        run = []
+        if line is not None:
+            seen.add(key)
+            kept.append(line)
+    return kept
 
 
 def _collect(el: etree._Element, parts: list[str], dropped: set[etree._Element]) -> None:
@@ -255,6 +288,8 @@ _ARTICLE_TYPES = frozenset(
     }
 )  # fmt: skip
 _FORUM_TYPES = frozenset({"discussionforumposting", "qapage"})
+_PRODUCT_TYPES = frozenset({"product", "productgroup", "individualproduct", "productmodel"})
+_PRODUCT_OG = frozenset({"product", "og:product", "product.item", "product.group"})
 # <meta> names that carry a publication date, most specific first.
 _DATE_META = (
     "article:published_time",
@@ -284,6 +319,7 @@ class PageSignals:
     published: str | None = None
     article: bool = False
     forum: bool = False
+    product: bool = False
 
 
 def _meta_map(tree: etree._Element) -> dict[str, str]:
@@ -349,6 +385,8 @@ def read_signals(tree: etree._Element, url: str = "") -> PageSignals:
                 headline = obj["headline"]
         if kinds & _FORUM_TYPES:
             sig.forum = True
+        if kinds & _PRODUCT_TYPES:
+            sig.product = True
         published = published or (_iso_date(obj.get("datePublished")) or "")
         pub = obj.get("publisher")
         if not publisher and isinstance(pub, dict) and isinstance(pub.get("name"), str):
@@ -362,6 +400,7 @@ def read_signals(tree: etree._Element, url: str = "") -> PageSignals:
         or "article:author" in meta
     )
     sig.forum = sig.forum or og_type == "forum"
+    sig.product = sig.product or og_type in _PRODUCT_OG
     title_el = tree.find(".//title")
     page_title = _SPACE.sub(" ", title_el.text_content()).strip() if title_el is not None else ""
     h1 = next(iter(tree.iter("h1")), None)
@@ -480,10 +519,10 @@ def extract_html(html: str | bytes, url: str = "") -> Extracted:
     body = tree.find("body")
     raw_text = body.text_content()[:JS_SNIFF_CHARS] if body is not None else ""
     remove_hidden(tree)
-    dom = dom_text(tree, keep_comments=signals.forum)
+    dom = dom_text(tree, keep_comments=signals.forum, product=signals.product)
     # an article's comments are not its content, however short the article
     if not (signals.forum or signals.article) and len(dom) < THREAD_CHECK_CHARS:
-        thread = dom_text(tree, keep_comments=True)
+        thread = dom_text(tree, keep_comments=True, product=signals.product)
         if len(thread) > 2 * len(dom):
             dom = thread
     text, method = choose(_trafilatura(tree, url), dom, signals)
