@@ -494,10 +494,17 @@ def _trafilatura(tree: HtmlElement, url: str) -> str:
     import trafilatura
 
     # fast: its readability/justext fallbacks cost a third of its time and add little
-    # next to the structural extractor; comments are not the page's content
+    # next to the structural extractor; comments are not the page's content.
+    # favor_recall: its precise mode drops list items and short paragraphs that both
+    # benchmarks count as content (WCXB +0.003, ScrapingHub +0.001).
     return (
         trafilatura.extract(
-            tree, url=url or None, fast=True, include_comments=False, include_tables=True
+            tree,
+            url=url or None,
+            fast=True,
+            include_comments=False,
+            include_tables=True,
+            favor_recall=True,
         )
         or ""
     )
