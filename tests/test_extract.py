@@ -10,9 +10,11 @@ import statistics
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from searchduel.bench import Result
 from searchduel.bench import extraction as bench
+from searchduel.web import extract
 from searchduel.web.extract import (
     Extracted,
     PageSignals,
@@ -195,6 +197,28 @@ def test_product_pages_drop_rails_of_other_products() -> None:
     assert "proofing basket" not in text
     # the same cards on a page that is not a product are its content (a collection)
     assert "proofing basket" in dom_text(sanitize(f"<html><body>{body}</body></html>"))
+
+
+def test_trafilatura_does_not_see_furniture_on_pages_other_than_articles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[str] = []
+
+    def fake(tree, url: str) -> str:
+        seen.append(etree.tostring(tree, encoding="unicode"))
+        return ""
+
+    monkeypatch.setattr(extract, "_trafilatura", fake)
+    body = (
+        f"<main><h1>Crocks</h1><p>{ARTICLE}</p>"
+        "<div class='related-posts'><p>RELATEDTEXT other crocks</p></div>tail words</main>"
+    )
+    extract_html(f"<html><body>{body}</body></html>")
+    assert "RELATEDTEXT" not in seen[-1]
+    assert "tail words" in seen[-1]
+    article = '<meta property="og:type" content="article">'
+    extract_html(f"<html><head>{article}</head><body>{body}</body></html>")
+    assert "RELATEDTEXT" in seen[-1]
 
 
 def test_choose_prefers_the_structural_text_when_trafilatura_kept_a_fragment() -> None:
