@@ -199,6 +199,24 @@ def test_product_pages_drop_rails_of_other_products() -> None:
     assert "proofing basket" in dom_text(sanitize(f"<html><body>{body}</body></html>"))
 
 
+def test_product_pages_drop_customer_reviews_but_review_articles_keep_them() -> None:
+    reviews = (
+        "<div class='product-reviews'><h2>Customer reviews</h2>"
+        + "".join(f"<p>REVIEWTEXT {i}: my starter loves this crock.</p>" for i in range(3))
+        + "</div>"
+    )
+    body = f"<main><h1>Stoneware crock</h1><p>{ARTICLE[:300]}</p>{reviews}</main>"
+    product = '<script type="application/ld+json">{"@type": "Product"}</script>'
+    out = extract_html(f"<html><head>{product}</head><body>{body}</body></html>")
+    assert "sourdough" in out.text
+    assert "REVIEWTEXT" not in out.text
+    review = '<meta property="og:type" content="article">'
+    tree = sanitize(f"<html><head>{product}{review}</head><body>{body}</body></html>")
+    signals = read_signals(tree)
+    assert signals.product and signals.article
+    assert "REVIEWTEXT" in dom_text(tree)
+
+
 def test_trafilatura_does_not_see_furniture_on_pages_other_than_articles(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

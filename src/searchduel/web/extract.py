@@ -7,8 +7,13 @@ gone, so neither can bring it back):
   service pages it often keeps one fragment and drops the rest of the content.
 - `dom_text`, a structural extractor written for those pages: it removes page furniture
   (navigation, headers, footers, comment threads, share bars, "related" rails) by tag,
-  ARIA role and class name, finds the block that holds the page's content, and keeps all
-  of its text, minus short lines that repeat like buttons ("Add to cart", "Read more").
+  ARIA role, class name and shape (blocks of short links), finds the block that holds the
+  page's content, and keeps all of its text, minus short lines that repeat like buttons
+  ("Add to cart", "Read more") and second copies of a block rendered twice. On a page
+  that declares itself a product, rails of other products and customer reviews go too.
+
+On pages that are not articles, trafilatura reads the tree after the structural pass has
+taken its furniture out, so it cannot keep a menu or a rail the structural pass dropped.
 
 `choose` picks one of the two per page from what the page declares about itself
 (schema.org types, og:type) and how much each extractor kept: when trafilatura kept a
@@ -80,6 +85,11 @@ _FURNITURE_WORDS = (
 _FURNITURE_CLASS = re.compile(rf"^(?:{_FURNITURE_WORDS})(?:$|[-_])|[-_](?:{_FURNITURE_WORDS})$")
 # "has-sidebar", "with-nav", "no-ads" describe a wrapper, not furniture.
 _MODIFIER = re.compile(r"^(?:has|with|no|is|show|hide|enable|disable|js)[-_]")
+# On a product page, customer reviews and ratings are a widget under the product, not its
+# description (a review article declares itself an article and keeps them).
+_REVIEW_CLASS = re.compile(
+    r"^(?:review|reviews|rating|ratings)(?:$|[-_])|[-_](?:review|reviews|ratings)$"
+)
 # A comment thread is the content of a forum page.
 _COMMENT_CLASS = re.compile(r"comment|respond|disqus|reply|replies")
 # Furniture goes only while it holds less than this share of the page's text.
@@ -152,7 +162,7 @@ def _class_words(el: etree._Element) -> list[str]:
     return tokens
 
 
-def _furniture(el: etree._Element, keep_comments: bool) -> bool:
+def _furniture(el: etree._Element, keep_comments: bool, product: bool = False) -> bool:
     tag = el.tag
     if tag in ("body", "main", "article", "html"):
         return False
@@ -161,6 +171,8 @@ def _furniture(el: etree._Element, keep_comments: bool) -> bool:
     for token in _class_words(el):
         if _FURNITURE_CLASS.search(token):
             return not (keep_comments and _COMMENT_CLASS.search(token))
+        if product and _REVIEW_CLASS.search(token):
+            return True
     return False
 
 
@@ -180,8 +192,9 @@ def content_block(
 ) -> tuple[etree._Element | None, set[etree._Element]]:
     """The element that holds the page's content, and the furniture inside it to leave out.
 
-    `product`: the page declares itself a product, so link-heavy blocks are rails of other
-    products and go at a lower link share.
+    `product`: the page declares itself a product (and not an article), so link-heavy
+    blocks are rails of other products and go at a lower link share, and customer reviews
+    go too.
     """
     link_share = PRODUCT_LINK_LIST_SHARE if product else LINK_LIST_SHARE
     body = tree.find("body")
@@ -205,7 +218,7 @@ def content_block(
         small_control = el.tag in _CONTROLS and entry[0] < CONTROL_MAX_CHARS
         if small_control or (
             entry[0] < limit
-            and (_furniture(el, keep_comments) or _link_list(el, entry, link_share))
+            and (_furniture(el, keep_comments, product) or _link_list(el, entry, link_share))
         ):
             dropped.add(el)
             node = parent
@@ -544,16 +557,18 @@ def extract_html(html: str | bytes, url: str = "") -> Extracted:
     body = tree.find("body")
     raw_text = body.text_content()[:JS_SNIFF_CHARS] if body is not None else ""
     remove_hidden(tree)
-    dom = dom_text(tree, keep_comments=signals.forum, product=signals.product)
+    # a page that declares both (a product review) is an article
+    product = signals.product and not signals.article
+    dom = dom_text(tree, keep_comments=signals.forum, product=product)
     # an article's comments are not its content, however short the article
     if not (signals.forum or signals.article) and len(dom) < THREAD_CHECK_CHARS:
-        thread = dom_text(tree, keep_comments=True, product=signals.product)
+        thread = dom_text(tree, keep_comments=True, product=product)
         if len(thread) > 2 * len(dom):
             dom = thread
     if not signals.article:
         # what the structural pass calls furniture, trafilatura does not see either; not on
         # articles, where it is already precise (ScrapingHub 0.963 -> 0.959 if it were)
-        _remove(content_block(tree, keep_comments=signals.forum, product=signals.product)[1])
+        _remove(content_block(tree, keep_comments=signals.forum, product=product)[1])
     text, method = choose(_trafilatura(tree, url), dom, signals)
     text = clean_text(text)
     title = clean_text(signals.title)
