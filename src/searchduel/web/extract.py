@@ -477,8 +477,8 @@ def _js_only(raw_text: str, title: str, text: str, tree: etree._Element) -> bool
 # A page that declares itself an article keeps trafilatura's text unless trafilatura kept
 # less than this share of what the structural extractor found: then it lost the body
 # (list-style articles, content in <div>s). Measured on both benchmarks: 0.2 keeps
-# ScrapingHub's news pages on trafilatura (F1 0.962 vs 0.951 at 0.25) while WCXB gives
-# up 0.001; lower values cost WCXB up to 0.008 and gain nothing on ScrapingHub.
+# ScrapingHub's news pages on trafilatura (F1 0.963 vs 0.957 at 0.25) while WCXB gives
+# up 0.002; lower values cost WCXB up to 0.006 (0.1) and gain nothing on ScrapingHub.
 ARTICLE_KEEP_SHARE = 0.2
 # Any other page keeps trafilatura's text only when it is at least as long as the
 # structural extractor's: on WCXB's listings, collections, services and forums a shorter
