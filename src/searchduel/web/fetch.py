@@ -18,7 +18,6 @@ from ``types.PAGE_STATUSES`` and a reason: one bad page never costs the others.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import dataclasses
 import logging
 import queue
@@ -39,6 +38,7 @@ from ..errors import FetchError
 from ..types import Hit, Page
 from .cache import PAGE_CACHE, PageCache
 from .guard import AddressPolicy, GuardedTransport, check_url
+from .sanitize import decode_with_codec
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +50,9 @@ ACCEPT_ENCODING = "gzip, deflate"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 TEXT_TYPES = (*HTML_TYPES, "text/plain")
 REDIRECT_CODES = (301, 302, 303, 307, 308)
-# How far into the body a <meta charset> is looked for: the HTML spec says 1024 bytes, real
-# pages put it after long inline scripts.
-CHARSET_SNIFF_BYTES = 16_384
-# WHATWG: pages labelled latin-1 or ASCII are decoded as windows-1252 by every browser.
-_AS_CP1252 = frozenset({"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "ascii", "us-ascii"})
 _POLL_S = 0.05  # how often the loop looks at the cancel event
 _JOIN_S = 0.5  # how long the caller waits for connections to close after the result is in
 
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
-_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([a-zA-Z0-9_.:-]+)""", re.I)
 _HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.I)
 
 # Extraction is CPU work: off the event loop so it cannot stall other pages' timers, and
@@ -138,43 +131,11 @@ class BoundedDecoder:
         self.data += out
 
 
-def _codec(label: str | None) -> str | None:
-    if not label:
-        return None
-    label = label.strip().strip("\"'").lower()
-    if label in _AS_CP1252:
-        return "cp1252"
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
-
-
 def decode_body(data: bytes, content_type: str = "") -> tuple[str, str]:
-    """Text of a body and the codec used: header charset, then a BOM, ``<meta>`` or XML
-    declaration, then UTF-8 if the bytes are valid UTF-8, else windows-1252 (never fails)."""
+    """Text of a body and the codec used: the Content-Type charset, then the document's own
+    declaration (BOM, ``<meta>``, XML), then UTF-8, then windows-1252 (never fails)."""
     header = _HEADER_CHARSET.search(content_type)
-    candidates = [_codec(header.group(1)) if header else None]
-    if data.startswith(codecs.BOM_UTF8):
-        candidates.append("utf-8-sig")
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        candidates.append("utf-16")
-    else:
-        head = data[:CHARSET_SNIFF_BYTES]
-        found = _META_CHARSET.search(head) or _XML_ENCODING.search(head)
-        declared = _codec(found.group(1).decode("ascii", "ignore")) if found else None
-        # a document cannot truly be UTF-16 if its ASCII <meta> was readable (WHATWG rule)
-        candidates.append("utf-8" if declared and declared.startswith("utf-16") else declared)
-    for codec in candidates:
-        if codec:
-            try:
-                return data.decode(codec), codec
-            except UnicodeDecodeError:
-                return data.decode(codec, "replace"), codec
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return data.decode("cp1252", "replace"), "cp1252"
+    return decode_with_codec(data, header.group(1) if header else None)
 
 
 def _looks_like_html(data: bytes) -> bool:

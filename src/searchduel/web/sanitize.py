@@ -70,6 +70,7 @@ _REACT_PLACEHOLDER = etree.XPath(
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:\-]+)""", re.IGNORECASE
 )
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([a-zA-Z0-9_.:\-]+)""", re.I)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 # Labels that the WHATWG encoding standard maps to windows-1252: browsers decode pages
 # declared as latin-1 with the 1252 table, so curly quotes in 0x80-0x9F come out right.
@@ -92,30 +93,37 @@ def _codec(label: str | None) -> str | None:
 
 
 def sniff_charset(data: bytes) -> str | None:
-    """The codec a byte string declares: BOM first, then a <meta> charset."""
+    """The codec a byte string declares: a BOM, then a <meta> charset or XML declaration."""
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    match = _META_CHARSET.search(data[:SNIFF_BYTES])
-    return _codec(match.group(1).decode("ascii", "ignore")) if match else None
+    head = data[:SNIFF_BYTES]
+    match = _META_CHARSET.search(head) or _XML_ENCODING.search(head)
+    declared = _codec(match.group(1).decode("ascii", "ignore")) if match else None
+    # a document cannot truly be UTF-16 if its ASCII <meta> was readable (WHATWG rule)
+    return "utf-8" if declared and declared.startswith("utf-16") else declared
 
 
-def decode_html(data: bytes, charset: str | None = None) -> str:
-    """Text of an HTML byte string: `charset` (e.g. from the HTTP header), then the
-    document's own declaration, then UTF-8, then windows-1252 (which never fails)."""
+def decode_with_codec(data: bytes, charset: str | None = None) -> tuple[str, str]:
+    """Text of an HTML or text body and the codec used: `charset` (e.g. from the HTTP
+    header), then the document's own declaration, then UTF-8, then windows-1252 (which never
+    fails). A declared codec that meets a few bad bytes still decodes, replacing them."""
     for codec in (_codec(charset), sniff_charset(data)):
         if codec:
             try:
-                return data.decode(codec)
-            except (UnicodeDecodeError, LookupError):
-                # a page declaring utf-8 with a few bad bytes: keep the rest of its text
-                if codec.startswith("utf"):
-                    return data.decode(codec, "replace")
+                return data.decode(codec), codec
+            except UnicodeDecodeError:
+                return data.decode(codec, "replace"), codec
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        return data.decode("cp1252", "replace")
+        return data.decode("cp1252", "replace"), "cp1252"
+
+
+def decode_html(data: bytes, charset: str | None = None) -> str:
+    """Text of an HTML byte string (see `decode_with_codec`)."""
+    return decode_with_codec(data, charset)[0]
 
 
 # Comments and processing instructions never render; dropping them while parsing is free.
