@@ -248,30 +248,21 @@ STREAMED_TEXTS = (
 )
 
 
-def stream_one_by_one(tokenizer, ids: list[int]) -> list[str]:
-    import queue
+def stream_in_steps(tokenizer, ids: list[int], size: int) -> list[str]:
+    """What the backend's reader hands out when `size` token ids arrive per wake-up."""
+    from searchduel.llm.transformers_local import _TextDecoder
 
-    import torch
-
-    from searchduel.llm.transformers_local import _QueueStreamer
-
-    out: queue.Queue = queue.Queue()
-    streamer = _QueueStreamer(tokenizer, out)
-    streamer.put(torch.tensor([[1, 2, 3]]))  # the prompt
-    for i in ids:
-        streamer.put(torch.tensor([i]))
-    streamer.end()
-    pieces = []
-    while not out.empty():
-        pieces.append(out.get())
-    assert streamer.sent == sum(len(p) for p in pieces)
-    return pieces
+    decoder = _TextDecoder(tokenizer)
+    pieces = [decoder.feed(ids[i : i + size]) for i in range(0, len(ids), size)]
+    pieces.append(decoder.feed([], final=True))
+    return [p for p in pieces if p]
 
 
 @pytest.mark.parametrize("text", STREAMED_TEXTS)
 def test_windowed_decoding_hands_out_exactly_the_full_decode(tiny_backend, phi3_tokenizer, text):
     for tokenizer in (tiny_backend.tokenizer, phi3_tokenizer):
         ids = tokenizer.encode(text, add_special_tokens=False)
-        pieces = stream_one_by_one(tokenizer, ids)
-        assert "".join(pieces) == tokenizer.decode(ids, skip_special_tokens=True)
-        assert all(pieces) and not any("\ufffd" in p for p in pieces), "no half characters"
+        for size in (1, 2, 3, 7):
+            pieces = stream_in_steps(tokenizer, ids, size)
+            assert "".join(pieces) == tokenizer.decode(ids, skip_special_tokens=True)
+            assert not any("\ufffd" in p for p in pieces), "no half characters"

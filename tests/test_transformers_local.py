@@ -138,3 +138,33 @@ def test_running_comparisons_always_have_room_for_both_columns(tiny_model_dir):
     backend = TransformersBackend.from_settings(Settings(model=str(tiny_model_dir), queue_size=1))
     slots = backend.gate._free
     assert slots + backend.gate.max_waiting >= 2 * COMPARE_CONCURRENCY + 1
+
+
+TRICKY = "Café au lait, naïve 😀 — Привет, 東京! Two  spaces\nand a new line."
+
+
+def test_fast_tokens_are_handed_out_in_batches_first_one_at_once(tiny_backend, monkeypatch):
+    import torch
+
+    ids = tiny_backend.tokenizer.encode("Hello" + TRICKY, add_special_tokens=False)
+    first_received = threading.Event()
+    waited: list[bool] = []
+
+    def burst(**kwargs):  # a model far faster than any reader
+        streamer = kwargs["streamer"]
+        streamer.put(kwargs["input_ids"])
+        streamer.put(torch.tensor([ids[0]]))
+        # the first piece must reach the reader on its own, before any further token exists
+        waited.append(first_received.wait(5))
+        for i in ids[1:]:
+            streamer.put(torch.tensor([i]))
+        streamer.end()
+
+    monkeypatch.setattr(tiny_backend.model, "generate", burst)
+    pieces = []
+    for piece in tiny_backend.stream(MESSAGES, max_new_tokens=len(ids)):
+        pieces.append(piece)
+        first_received.set()
+    assert waited == [True]
+    assert "".join(pieces) == tiny_backend.tokenizer.decode(ids, skip_special_tokens=True)
+    assert 2 <= len(pieces) <= 3, pieces  # the first piece, then the rest batched

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
 import statistics
 import sys
 import threading
@@ -219,17 +218,16 @@ def two_sequential(
 class RowStreamer:
     """Splits a batched generate's per-step tokens into one text stream per row.
 
-    Each row gets the backend's own incremental decoder, so the per-token text work is the
-    same as in a single stream; a row stops taking tokens once it emits an end token.
+    Each row gets the backend's own incremental decoder, fed every step as a single stream's
+    reader would be at worst; a row stops taking tokens once it emits an end token.
     """
 
     def __init__(self, tokenizer: Any, rows: int, end_ids: Sequence[int]):
-        from ..llm.transformers_local import _QueueStreamer
+        from ..llm.transformers_local import _TextDecoder
 
-        self.outs = [queue.Queue() for _ in range(rows)]
-        self.rows = [_QueueStreamer(tokenizer, q) for q in self.outs]
-        for row in self.rows:
-            row.prompt_seen = True  # the batch's prompt is skipped here, once for all rows
+        self.decoders = [_TextDecoder(tokenizer) for _ in range(rows)]
+        self.parts: list[list[str]] = [[] for _ in range(rows)]
+        self.counts = [0] * rows
         self.end_ids = set(end_ids)
         self.finished = [False] * rows
         self.first_at = [0.0] * rows
@@ -240,36 +238,29 @@ class RowStreamer:
             self.prompt_seen = True
             return
         now = time.perf_counter()
-        for i, row in enumerate(self.rows):
+        for i, decoder in enumerate(self.decoders):
             if self.finished[i]:
                 continue
             token = int(value[i])
+            self.counts[i] += 1
             if token in self.end_ids:
                 self.finished[i] = True
-                row.tokens += 1
                 continue
-            row.put(value[i : i + 1])
-            if not self.first_at[i] and row.sent:
-                self.first_at[i] = now
+            text = decoder.feed([token])
+            if text:
+                self.parts[i].append(text)
+                if not self.first_at[i]:
+                    self.first_at[i] = now
 
     def end(self) -> None:
-        for row in self.rows:
-            row.end()
+        for i, decoder in enumerate(self.decoders):
+            self.parts[i].append(decoder.feed([], final=True))
 
     def texts(self) -> list[str]:
-        return ["".join(_queued(q)) for q in self.outs]
+        return ["".join(parts) for parts in self.parts]
 
     def tokens(self) -> int:
-        return sum(row.tokens for row in self.rows)
-
-
-def _queued(q: queue.Queue) -> list[str]:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except queue.Empty:
-            return items
+        return sum(self.counts)
 
 
 def _end_ids(backend: Any) -> list[int]:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import COMPARE_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, Settings
+from ..config import COMPARE_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, STREAM_FLUSH_S, Settings
 from ..errors import BackendBusy, Cancelled, GenerationError, ModelLoadError
 from .base import Message
 from .tokens import ChatTokenCounter, CountsThroughCounter, load_tokenizer
@@ -113,47 +114,51 @@ class _Gate:
             self._cond.notify()
 
 
-class _QueueStreamer:
-    """A transformers streamer that decodes incrementally and hands text to a queue.
+class _IdStreamer:
+    """A transformers streamer that hands each step's new token ids to a queue.
 
-    Each step decodes a short window (from the token before the last piece handed out), not
-    the whole answer: re-decoding everything per token grows with the answer's length and cost
-    11% of the tiny model's throughput (bench engine). Both decodes of a window start at the
-    same token, so tokenizers that drop a leading space do it to both and the difference holds.
+    Decoding happens in the reader (`_TextDecoder`), once per batch of steps, so the generate
+    thread does nothing per token but a list append.
     """
 
-    def __init__(self, tokenizer: Any, out: queue.Queue):
-        self.tokenizer = tokenizer
+    def __init__(self, out: queue.Queue):
         self.out = out
-        self.ids: list[int] = []
-        self.prefix = 0  # the window starts here
-        self.read = 0  # ids[prefix:read] decode to text already handed out
-        self.sent = 0  # characters of text handed out in all
         self.prompt_seen = False
-        self.tokens = 0
 
     def put(self, value: Any) -> None:
         if not self.prompt_seen:  # generate() first passes the prompt ids
             self.prompt_seen = True
             return
-        new = value.reshape(-1).tolist()
-        self.ids.extend(new)
-        self.tokens += len(new)
-        self._hand_out(final=False)
+        self.out.put(value.reshape(-1).tolist())
 
     def end(self) -> None:
-        self._hand_out(final=True)
+        pass  # the generate thread signals the end itself, after errors
 
-    def _hand_out(self, *, final: bool) -> None:
+
+class _TextDecoder:
+    """Turns a growing list of token ids into new text, incrementally.
+
+    Each call decodes a short window (from the token before the last piece handed out), not
+    the whole answer: re-decoding everything grows with the answer's length and cost 11% of the
+    tiny model's throughput (bench engine). Both decodes of a window start at the same token, so
+    tokenizers that drop a leading space do it to both and the difference holds.
+    """
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.prefix = 0  # the window starts here
+        self.read = 0  # ids[prefix:read] decode to text already handed out
+
+    def feed(self, ids: list[int], *, final: bool = False) -> str:
+        """The new text that `ids` complete (held back while a UTF-8 sequence is cut)."""
+        self.ids.extend(ids)
         shown = self.tokenizer.decode(self.ids[self.prefix : self.read], skip_special_tokens=True)
         text = self.tokenizer.decode(self.ids[self.prefix :], skip_special_tokens=True)
-        if not final and text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait
-            return
-        if len(text) > len(shown):
-            piece = text[len(shown) :]
-            self.out.put(piece)
-            self.sent += len(piece)
-            self.prefix, self.read = self.read, len(self.ids)
+        if (not final and text.endswith("\ufffd")) or len(text) <= len(shown):
+            return ""
+        self.prefix, self.read = self.read, len(self.ids)
+        return text[len(shown) :]
 
 
 def _stop_criteria(stop: threading.Event) -> Any:
@@ -291,7 +296,9 @@ def _stream(
         return
     backend.gate.acquire(stop)
     out: queue.Queue = queue.Queue()
-    streamer = _QueueStreamer(backend.tokenizer, out)
+    streamer = _IdStreamer(out)
+    decoder = _TextDecoder(backend.tokenizer)
+    finished = threading.Event()  # the generate thread is done: stop batching, hand out now
     kwargs = backend.generate_kwargs(ids, max_new_tokens=max_new_tokens, temperature=temperature)
 
     def work() -> None:
@@ -306,9 +313,11 @@ def _stream(
             out.put(exc)
         finally:
             out.put(_END)
+            finished.set()
 
     thread = threading.Thread(target=work, name="generate", daemon=True)
     thread.start()
+    last_yield = -STREAM_FLUSH_S
     try:
         while True:
             try:
@@ -317,11 +326,26 @@ def _stream(
                 if stop is not None and stop.is_set():
                     halt.set()
                 continue
-            if item is _END:
+            # batch what arrives within STREAM_FLUSH_S of the last hand-out (the first piece
+            # goes out at once): one wake-up of the readers per batch, not per token
+            wait = last_yield + STREAM_FLUSH_S - time.perf_counter()
+            if wait > 0 and not (stop is not None and stop.is_set()):
+                finished.wait(wait)
+            items = [item]
+            while items[-1] is not _END and not isinstance(items[-1], BaseException):
+                try:
+                    items.append(out.get_nowait())
+                except queue.Empty:
+                    break
+            ids = [i for step in items if isinstance(step, list) for i in step]
+            text = decoder.feed(ids, final=items[-1] is _END)
+            if text:
+                yield text
+                last_yield = time.perf_counter()
+            if isinstance(items[-1], BaseException):
+                raise GenerationError(f"generation failed: {items[-1]}") from items[-1]
+            if items[-1] is _END:
                 break
-            if isinstance(item, BaseException):
-                raise GenerationError(f"generation failed: {item}") from item
-            yield item
             if stop is not None and stop.is_set():
                 halt.set()
     finally:
