@@ -66,6 +66,10 @@ def test_recall_and_baselines_on_a_small_corpus(tmp_path: Path, monkeypatch) -> 
     args = _args(tmp_path, misses=misses)
     results = {r.name: r for r in retrieval.run(args, Settings(corpus=str(corpus)))}
     assert results["recall (ours)"].value == 1.0 and results["recall (ours)"].passed
+    # the headline is the default pipeline, dense re-ranking included; lexical is measured too
+    assert "dense on" in results["context tokens (ours)"].note
+    assert results["recall (ours)"].value == results["recall ours@2000+dense"].value
+    assert "recall ours@2000" in results
     assert results["recall oracle"].value == 1.0
     assert results["gold doc in pages"].value == 1.0
     for name in ("head", "bm25-120w", "snippets", "ours@300"):
