@@ -199,6 +199,45 @@ def test_product_pages_drop_rails_of_other_products() -> None:
     assert "proofing basket" in dom_text(sanitize(f"<html><body>{body}</body></html>"))
 
 
+def test_product_pages_drop_sections_opened_by_a_rail_heading() -> None:
+    cards = "".join(
+        f"<div class='card'><a href='/p/{i}'>Linen banneton liner {i}</a>"
+        f"<p>A soft liner that keeps dough from sticking, size {i}.</p></div>"
+        for i in range(4)
+    )
+    body = (
+        "<main><h1>Stoneware crock</h1>"
+        f"<p>{ARTICLE[:480]}</p><p>{ARTICLE[480:]}</p>"
+        f"<div><div><h2>Customers also viewed</h2><div class='grid'>{cards}</div></div></div>"
+        "<h3>Care</h3><p>Wash the crock by hand and dry it upside down.</p></main>"
+    )
+    ld = '<script type="application/ld+json">{"@type": "Product", "name": "Crock"}</script>'
+    product = sanitize(f"<html><head>{ld}</head><body>{body}</body></html>")
+    text = dom_text(product, product=True)
+    assert "sourdough" in text and "upside down" in text
+    assert "banneton" not in text and "also viewed" not in text
+    # mid-block: the heading and what follows it, up to the next heading
+    flat = body.replace("<div><div>", "").replace("</div></div></div>", "</div>")
+    text = dom_text(sanitize(f"<html><head>{ld}</head><body>{flat}</body></html>"), product=True)
+    assert "banneton" not in text and "upside down" in text
+    # a hub page lists other pages on purpose: kept when the page is not a product
+    assert "banneton" in dom_text(sanitize(f"<html><body>{body}</body></html>"))
+
+
+def test_microdata_declared_once_names_the_page_kind() -> None:
+    def signals(body: str) -> PageSignals:
+        return read_signals(parse_html(f"<html><body>{body}</body></html>"))
+
+    one = "<div itemscope itemtype='https://schema.org/Product'><h1>Crock</h1></div>"
+    assert signals(one).product
+    # one Product per card: a category page, not a product
+    assert not signals(one * 3).product
+    thread = "<article itemscope itemtype='http://schema.org/DiscussionForumPosting'>Hi</article>"
+    assert signals(thread).forum
+    assert signals("<div vocab='https://schema.org/' typeof='BlogPosting'>Post</div>").article
+    assert not signals("<div itemscope itemtype='https://schema.org/Person'>Ann</div>").article
+
+
 def test_product_pages_drop_customer_reviews_but_review_articles_keep_them() -> None:
     reviews = (
         "<div class='product-reviews'><h2>Customer reviews</h2>"

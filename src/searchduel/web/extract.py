@@ -10,15 +10,17 @@ gone, so neither can bring it back):
   ARIA role, class name and shape (blocks of short links), finds the block that holds the
   page's content, and keeps all of its text, minus short lines that repeat like buttons
   ("Add to cart", "Read more") and second copies of a block rendered twice. On a page
-  that declares itself a product, rails of other products and customer reviews go too.
+  that declares itself a product, rails of other products and customer reviews go too,
+  and so does any section opened by a heading such as "Customers also viewed".
 
 On pages that are not articles, trafilatura reads the tree after the structural pass has
 taken its furniture out, so it cannot keep a menu or a rail the structural pass dropped.
 
 `choose` picks one of the two per page from what the page declares about itself
-(schema.org types, og:type) and how much each extractor kept: when trafilatura kept a
-small part of what the structural extractor found, it has usually lost content, not
-removed boilerplate. `python -m searchduel bench extraction` measures the result.
+(schema.org types in JSON-LD, microdata or RDFa, og:type) and how much each extractor
+kept: when trafilatura kept a small part of what the structural extractor found, it has
+usually lost content, not removed boilerplate. `python -m searchduel bench extraction`
+measures the result.
 """
 
 from __future__ import annotations
@@ -116,6 +118,22 @@ DEDUP_MIN_WORDS = 10
 # other products ("You may also like"), not the product's description or specs.
 PRODUCT_LINK_LIST_SHARE = 0.75
 
+# A heading that announces other pages, not this one: "You may also like", "Related
+# products", "Customers also viewed", "Read next". The section it opens is a rail.
+_RAIL_HEADING = re.compile(
+    r"\b(?:you (?:may|might|will|'ll) (?:also )?(?:like|love|enjoy|be interested)"
+    r"|also (?:viewed|bought|purchased|like|liked|love|read)|similar (?:items|products|posts"
+    r"|articles|stories)|related (?:items|products|posts|articles|stories|content|reading"
+    r"|links|videos|searches|topics|categories|collections)|^related$|recently viewed"
+    r"|frequently bought|customers who|people who|more (?:stories|articles|posts|news|videos)"
+    r"|read next|up next|what to read next|don.t miss|trending(?: now)?$|more from|explore more"
+    r"|complete the look|shop the look|sponsored)",
+    re.IGNORECASE,
+)
+# At most this many words: a heading, not a sentence that happens to say "related".
+RAIL_HEADING_MAX_WORDS = 8
+_HEADINGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
+
 _BLOCK = frozenset(
     {
         "p", "div", "section", "article", "main", "li", "ul", "ol", "h1", "h2", "h3", "h4",
@@ -187,6 +205,46 @@ def _link_list(el: etree._Element, entry: list[int], share: float = LINK_LIST_SH
     )
 
 
+def _rail_sections(
+    body: etree._Element, stats: dict[etree._Element, list[int]], limit: float
+) -> list[etree._Element]:
+    """Sections opened by a rail heading (see _RAIL_HEADING), outermost that fits `limit`.
+
+    A section is the widest ancestor of the heading in which no text comes before it;
+    when the heading sits mid-block, it and the siblings after it up to the next heading.
+    """
+    found: list[etree._Element] = []
+    for head in body.iter(*_HEADINGS):
+        text = _SPACE.sub(" ", head.text_content()).strip()
+        if not text or len(text.split()) > RAIL_HEADING_MAX_WORDS:
+            continue
+        if not _RAIL_HEADING.search(text):
+            continue
+        node, section = head, None
+        while True:
+            parent = node.getparent()
+            if parent is None or parent is body or parent not in stats:
+                break
+            before = (len(parent.text.strip()) if parent.text else 0) + sum(
+                stats[s][0] + (len(s.tail.strip()) if s.tail else 0)
+                for s in node.itersiblings(preceding=True)
+                if s in stats
+            )
+            if before or stats[parent][0] >= limit:
+                break
+            node = section = parent
+        if section is not None:
+            found.append(section)
+            continue
+        found.append(head)
+        for sib in head.itersiblings():
+            if sib.tag in _HEADINGS or sib.tag == "h1":
+                break
+            if sib in stats:
+                found.append(sib)
+    return found
+
+
 def content_block(
     tree: etree._Element, keep_comments: bool = False, product: bool = False
 ) -> tuple[etree._Element | None, set[etree._Element]]:
@@ -206,6 +264,7 @@ def content_block(
         return None, set()
     limit = FURNITURE_MAX_SHARE * total
     dropped: set[etree._Element] = set()
+    rails = set(_rail_sections(body, stats, limit)) if product else set()
     # iter() is document order, so furniture is found outermost first
     for el in body.iter(etree.Element):
         entry = stats.get(el)
@@ -218,7 +277,11 @@ def content_block(
         small_control = el.tag in _CONTROLS and entry[0] < CONTROL_MAX_CHARS
         if small_control or (
             entry[0] < limit
-            and (_furniture(el, keep_comments, product) or _link_list(el, entry, link_share))
+            and (
+                el in rails
+                or _furniture(el, keep_comments, product)
+                or _link_list(el, entry, link_share)
+            )
         ):
             dropped.add(el)
             node = parent
@@ -365,6 +428,22 @@ def _json_ld(tree: etree._Element) -> list[dict]:
     return objects
 
 
+def _microdata_types(tree: etree._Element) -> set[str]:
+    """schema.org types that the page's microdata (itemtype) or RDFa (typeof) declares once.
+
+    A type on one element describes the page; one repeated over many elements describes
+    the cards of a listing (every product of a category page, every post of a blog index).
+    """
+    counts: Counter[str] = Counter()
+    for el in tree.iterfind(".//*[@itemtype]"):
+        for kind in el.get("itemtype", "").split():
+            counts[kind.rstrip("/").rsplit("/", 1)[-1].lower()] += 1
+    for el in tree.iterfind(".//*[@typeof]"):
+        for kind in el.get("typeof", "").split():
+            counts[kind.rsplit(":", 1)[-1].rsplit("/", 1)[-1].lower()] += 1
+    return {kind for kind, n in counts.items() if n == 1}
+
+
 def _types(obj: dict) -> set[str]:
     kind = obj.get("@type")
     kinds = kind if isinstance(kind, list) else [kind]
@@ -404,6 +483,10 @@ def read_signals(tree: etree._Element, url: str = "") -> PageSignals:
         pub = obj.get("publisher")
         if not publisher and isinstance(pub, dict) and isinstance(pub.get("name"), str):
             publisher = pub["name"]
+    declared = _microdata_types(tree)
+    sig.article = sig.article or bool(declared & _ARTICLE_TYPES)
+    sig.forum = sig.forum or bool(declared & _FORUM_TYPES)
+    sig.product = sig.product or bool(declared & _PRODUCT_TYPES)
     og_type = meta.get("og:type", "").lower()
     sig.article = (
         sig.article
