@@ -9,6 +9,7 @@ because extraction is the slow part of indexing.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -175,9 +176,10 @@ class LocalCorpus:
         return None if i is None else self.docs[i]
 
 
+@functools.cache
 def _extractor_fingerprint() -> str:
     """Changes whenever the code that turns HTML into text changes, so an upgrade never
-    serves extractions made by an older version."""
+    serves extractions made by an older version. Read once per process."""
     from ..web import extract, hygiene, sanitize
 
     digest = hashlib.sha256()
