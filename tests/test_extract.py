@@ -329,11 +329,29 @@ CHALLENGE = (
 )
 
 
-@pytest.mark.parametrize("html", [JS_APP, CHALLENGE], ids=["enable-js", "challenge"])
+# an application shell with no mount point we know and no "enable JavaScript" notice
+BLANK_SHELL = (
+    "<html><head><title>Forum</title><script src='/app.js'></script></head><body>"
+    "<app-shell-x><section id='main'></section></app-shell-x>"
+    "<script>start()</script></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    "html", [JS_APP, CHALLENGE, BLANK_SHELL], ids=["enable-js", "challenge", "blank-shell"]
+)
 def test_js_only_and_challenge_pages_are_marked(html: str) -> None:
     out = extract_html(html)
     assert out.js_only
     assert out.text == ""
+
+
+def test_a_short_page_without_scripts_is_not_js_only() -> None:
+    # saved or static pages with little text are short, not scripted shells
+    out = extract_html("<html><body><p>Closed on Mondays.</p></body></html>")
+    assert not out.js_only and out.text == "Closed on Mondays."
+    scripted = "<html><body><p>Closed on Mondays.</p><script>track()</script></body></html>"
+    assert extract_html(scripted).js_only  # a scripted page showing almost nothing
 
 
 def test_a_real_article_mentioning_javascript_is_not_js_only() -> None:

@@ -546,13 +546,16 @@ _APP_ROOTS = etree.XPath(
 )
 
 
-def _js_only(raw_text: str, title: str, text: str, tree: etree._Element) -> bool:
+def _js_only(
+    raw_text: str, title: str, text: str, tree: etree._Element, blank_scripted: bool = False
+) -> bool:
+    """`blank_scripted`: the page runs scripts and shows (almost) no text without them."""
     words = len(_WORD.findall(text))
     if words >= JS_ONLY_MAX_WORDS:
         return False
     if _JS_MARKERS.search(title) or _JS_MARKERS.search(raw_text):
         return True
-    return words <= SHELL_MAX_WORDS and bool(_APP_ROOTS(tree))
+    return words <= SHELL_MAX_WORDS and (blank_scripted or bool(_APP_ROOTS(tree)))
 
 
 # --- choosing ---------------------------------------------------------------------------------
@@ -639,7 +642,12 @@ def extract_html(html: str | bytes, url: str = "") -> Extracted:
     # what a visitor without JavaScript is told (often inside <noscript>, removed below)
     body = tree.find("body")
     raw_text = body.text_content()[:JS_SNIFF_CHARS] if body is not None else ""
+    scripted = tree.find(".//script") is not None
     remove_hidden(tree)
+    # a shell with no mount point we know: the body shows nothing until its scripts run
+    blank_scripted = scripted and (
+        body is None or len(_WORD.findall(body.text_content())) <= SHELL_MAX_WORDS
+    )
     # a page that declares both (a product review) is an article
     product = signals.product and not signals.article
     dom = dom_text(tree, keep_comments=signals.forum, product=product)
@@ -655,7 +663,7 @@ def extract_html(html: str | bytes, url: str = "") -> Extracted:
     text, method = choose(_trafilatura(tree, url), dom, signals)
     text = clean_text(text)
     title = clean_text(signals.title)
-    js_only = _js_only(raw_text, title, text, tree)
+    js_only = _js_only(raw_text, title, text, tree, blank_scripted)
     return Extracted(
         title=title,
         text="" if js_only else text,
