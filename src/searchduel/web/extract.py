@@ -546,6 +546,21 @@ _APP_ROOTS = etree.XPath(
 )
 
 
+def _shows_words(body: etree._Element | None, enough: int) -> bool:
+    """Whether `body` shows at least `enough` words; stops reading once it does."""
+    if body is None:
+        return False
+    seen = 0
+    for el in body.iter(etree.Element):
+        texts = (el.tail,) if el.tag in _SKIP else (el.text, el.tail)
+        for text in texts:
+            if text:
+                seen += len(_WORD.findall(text))
+                if seen >= enough:
+                    return True
+    return False
+
+
 def _js_only(
     raw_text: str, title: str, text: str, tree: etree._Element, blank_scripted: bool = False
 ) -> bool:
@@ -645,9 +660,7 @@ def extract_html(html: str | bytes, url: str = "") -> Extracted:
     scripted = tree.find(".//script") is not None
     remove_hidden(tree)
     # a shell with no mount point we know: the body shows nothing until its scripts run
-    blank_scripted = scripted and (
-        body is None or len(_WORD.findall(body.text_content())) <= SHELL_MAX_WORDS
-    )
+    blank_scripted = scripted and not _shows_words(body, SHELL_MAX_WORDS + 1)
     # a page that declares both (a product review) is an article
     product = signals.product and not signals.article
     dom = dom_text(tree, keep_comments=signals.forum, product=product)
