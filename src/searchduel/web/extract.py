@@ -308,7 +308,11 @@ def content_block(
 
 def dom_text(tree: etree._Element, keep_comments: bool = False, product: bool = False) -> str:
     """Main text by page structure (see the module docstring). Leaves `tree` unchanged."""
-    root, dropped = content_block(tree, keep_comments, product)
+    return block_text(*content_block(tree, keep_comments, product))
+
+
+def block_text(root: etree._Element | None, dropped: set[etree._Element]) -> str:
+    """The text of `root` without the `dropped` furniture, as `content_block` found them."""
     if root is None:
         return ""
     parts: list[str] = []
@@ -663,7 +667,8 @@ def extract_html(html: str | bytes, url: str = "") -> Extracted:
     blank_scripted = scripted and not _shows_words(body, SHELL_MAX_WORDS + 1)
     # a page that declares both (a product review) is an article
     product = signals.product and not signals.article
-    dom = dom_text(tree, keep_comments=signals.forum, product=product)
+    block = content_block(tree, keep_comments=signals.forum, product=product)
+    dom = block_text(*block)
     # an article's comments are not its content, however short the article
     if not (signals.forum or signals.article) and len(dom) < THREAD_CHECK_CHARS:
         thread = dom_text(tree, keep_comments=True, product=product)
@@ -672,7 +677,7 @@ def extract_html(html: str | bytes, url: str = "") -> Extracted:
     if not signals.article:
         # what the structural pass calls furniture, trafilatura does not see either; not on
         # articles, where it is already precise (ScrapingHub 0.963 -> 0.959 if it were)
-        _remove(content_block(tree, keep_comments=signals.forum, product=product)[1])
+        _remove(block[1])
     text, method = choose(_trafilatura(tree, url), dom, signals)
     text = clean_text(text)
     title = clean_text(signals.title)
