@@ -49,6 +49,10 @@ HIDDEN_CASES = {
     "style": "<style>.x::after { content: 'SECRETTEXT'; }</style>",
     "noscript": "<noscript>SECRETTEXT</noscript>",
     "template": "<template><p>SECRETTEXT</p></template>",
+    "video fallback": "<video src='/a.mp4'><p>SECRETTEXT</p></video>",
+    "audio fallback": "<audio src='/a.mp3'>SECRETTEXT</audio>",
+    "canvas fallback": "<canvas>SECRETTEXT</canvas>",
+    "iframe fallback": "<iframe src='/frame'>SECRETTEXT</iframe>",
     "hidden attribute": "<div hidden>SECRETTEXT</div>",
     "aria-hidden": '<div aria-hidden="true">SECRETTEXT</div>',
     "display none": '<div style="color: red; display:none">SECRETTEXT</div>',
@@ -352,6 +356,18 @@ def test_a_short_page_without_scripts_is_not_js_only() -> None:
     assert not out.js_only and out.text == "Closed on Mondays."
     scripted = "<html><body><p>Closed on Mondays.</p><script>track()</script></body></html>"
     assert extract_html(scripted).js_only  # a scripted page showing almost nothing
+
+
+def test_words_inside_media_do_not_make_a_scripted_shell_readable() -> None:
+    # a chart's labels and a player's fallback message are not text a visitor reads
+    labels = " ".join(f"<text>label {i}</text>" for i in range(12))
+    fallback = "Your browser does not support the video tag, please upgrade it. " * 3
+    for media in (f"<svg>{labels}</svg>", f"<video src='/a.mp4'>{fallback}</video>"):
+        html = f"<html><body>{media}<p>Loading</p><script>boot()</script></body></html>"
+        assert extract_html(html).js_only, media[:5]
+        # the same page with a paragraph of its own is readable
+        prose = "<p>" + "A paragraph a visitor can read without scripts. " * 3 + "</p>"
+        assert not extract_html(html.replace("<p>Loading</p>", prose)).js_only
 
 
 def test_a_real_article_mentioning_javascript_is_not_js_only() -> None:

@@ -554,15 +554,20 @@ def _shows_words(body: etree._Element | None, enough: int) -> bool:
     """Whether `body` shows at least `enough` words; stops reading once it does."""
     if body is None:
         return False
-    seen = 0
-    for el in body.iter(etree.Element):
-        texts = (el.tail,) if el.tag in _SKIP else (el.text, el.tail)
-        for text in texts:
-            if text:
-                seen += len(_WORD.findall(text))
-                if seen >= enough:
-                    return True
-    return False
+    # what a visitor sees, as _measure and _collect read it: the subtrees of _SKIP
+    # elements (an svg's <text>, a video's fallback message) show nothing
+    seen = len(_WORD.findall(body.text)) if body.text else 0
+    stack = list(reversed(body))
+    while stack and seen < enough:
+        el = stack.pop()
+        if el.tail:
+            seen += len(_WORD.findall(el.tail))
+        if not isinstance(el.tag, str) or el.tag in _SKIP:  # comments show their tail only
+            continue
+        if el.text:
+            seen += len(_WORD.findall(el.text))
+        stack.extend(reversed(el))
+    return seen >= enough
 
 
 def _js_only(

@@ -15,8 +15,12 @@ import re
 
 from lxml import etree, html
 
-# Elements whose text is never shown. `template` content is inert until a script clones it.
-HIDDEN_TAGS = ("script", "style", "noscript", "template")
+# Elements whose text is never shown. `template` content is inert until a script clones it;
+# what sits inside <video>, <audio>, <canvas> and <iframe> is fallback for browsers that
+# cannot show the element itself, which no current browser is.
+HIDDEN_TAGS = (
+    "script", "style", "noscript", "template", "video", "audio", "canvas", "iframe",
+)  # fmt: skip
 # JSON-LD is data, not display: kept so extractors can read the page's declared type
 # (a forum thread, a product); no text extractor here ever emits script content.
 DATA_SCRIPT_TYPES = ("application/ld+json",)
