@@ -165,6 +165,35 @@ def test_repeated_control_labels_are_dropped() -> None:
     assert "Add to cart" not in text
 
 
+def test_filter_and_sort_controls_of_a_listing_are_dropped() -> None:
+    cards = "".join(
+        f"<li><h3>Crock {i}</h3><p>A stoneware crock for starters, size {i}.</p></li>"
+        for i in range(6)
+    )
+    facets = "".join(
+        f"<label><input type='checkbox' name='size' value='{s}'> Size {s} FACETTEXT</label>"
+        for s in ("small", "medium", "large", "family size with a long label")
+    )
+    faq = (
+        "<div class='facet-row'><h3>Which crock should I buy?</h3>"
+        f"<p>FAQTEXT {ARTICLE[:300]}</p></div>"
+    )
+    html = (
+        "<html><body><main><h1>Crocks</h1>"
+        f"<div class='facets-vertical'><h2>Filters</h2>{facets}</div>"
+        "<div class='sort-by'>Sort by: <select><option>Price</option>"
+        "<option>Newest</option></select></div>"
+        f"<div class='filter-toggle'>Filter &amp; sort</div><ul>{cards}</ul>{faq}"
+        "</main></body></html>"
+    )
+    text = dom_text(sanitize(html))
+    assert "Crock 5" in text
+    for junk in ("FACETTEXT", "Sort by", "Filter & sort"):
+        assert junk not in text
+    # a class word alone is not a filter: a long block with nothing to pick stays
+    assert "FAQTEXT" in text
+
+
 def test_a_block_rendered_twice_is_kept_once() -> None:
     details = (
         "<p>Hand-thrown stoneware crock for sourdough starters.</p>"

@@ -87,6 +87,10 @@ _FURNITURE_WORDS = (
 _FURNITURE_CLASS = re.compile(rf"^(?:{_FURNITURE_WORDS})(?:$|[-_])|[-_](?:{_FURNITURE_WORDS})$")
 # "has-sidebar", "with-nav", "no-ads" describe a wrapper, not furniture.
 _MODIFIER = re.compile(r"^(?:has|with|no|is|show|hide|enable|disable|js)[-_]")
+# Class or id words of a shop's filter and sort controls ("facets-vertical", "sort-by").
+# Alone they are not enough: FAQ rows and tab panels carry them too (see _filter_panel).
+_FILTER_WORDS = "filter|filters|facet|facets|sort|sorting"
+_FILTER_CLASS = re.compile(rf"^(?:{_FILTER_WORDS})(?:$|[-_])|[-_](?:{_FILTER_WORDS})$")
 # On a product page, customer reviews and ratings are a widget under the product, not its
 # description (a review article declares itself an article and keeps them).
 _REVIEW_CLASS = re.compile(
@@ -150,23 +154,31 @@ _WORD = re.compile(r"\w+")
 def _measure(
     root: etree._Element, stats: dict[etree._Element, list[int]], in_link: bool = False
 ) -> list[int]:
-    """[visible chars, chars inside links, links] under each element (post-order, one pass)."""
+    """[visible chars, chars inside links, links, choices] under each element (post-order,
+    one pass). Choices: checkboxes, radio buttons and drop-downs, the controls of a filter.
+    """
     in_link = in_link or root.tag == "a"
     chars = len(root.text.strip()) if root.text else 0
     link_chars = chars if in_link else 0
     links = 1 if root.tag == "a" else 0
+    choices = 0
     for child in root:
         if isinstance(child.tag, str) and child.tag not in _SKIP:
-            c, lc, n = _measure(child, stats, in_link)
+            c, lc, n, k = _measure(child, stats, in_link)
             chars += c
             link_chars += lc
             links += n
+            choices += k
+        elif child.tag == "input" and (child.get("type") or "").lower() in ("checkbox", "radio"):
+            choices += 1
         if child.tail:
             tail = len(child.tail.strip())
             chars += tail
             if in_link:
                 link_chars += tail
-    entry = [chars, link_chars, links]
+    if root.tag == "select":
+        choices += 1
+    entry = [chars, link_chars, links, choices]
     stats[root] = entry
     return entry
 
@@ -196,13 +208,24 @@ def _furniture(el: etree._Element, keep_comments: bool, product: bool = False) -
 
 def _link_list(el: etree._Element, entry: list[int], share: float = LINK_LIST_SHARE) -> bool:
     """Navigation by shape: a block that is nearly all short links (menus, tag clouds)."""
-    chars, link_chars, links = entry
+    chars, link_chars, links, _ = entry
     return (
         el.tag in _LIST_TAGS
         and links >= LINK_LIST_MIN_LINKS
         and link_chars >= share * chars
         and link_chars < LINK_LIST_MAX_CHARS * links
     )
+
+
+def _filter_panel(el: etree._Element, entry: list[int]) -> bool:
+    """A listing's filter or sort controls: named so by class, and holding choices to pick
+    or no more text than a control label."""
+    if not entry[3] and entry[0] >= CONTROL_MAX_CHARS:
+        return False
+    names = f"{el.get('class') or ''} {el.get('id') or ''}".lower()
+    if "filter" not in names and "facet" not in names and "sort" not in names:
+        return False  # most elements: no need to split their class names
+    return any(_FILTER_CLASS.search(token) for token in _class_words(el))
 
 
 def _rail_sections(
@@ -281,6 +304,7 @@ def content_block(
                 el in rails
                 or _furniture(el, keep_comments, product)
                 or _link_list(el, entry, link_share)
+                or _filter_panel(el, entry)
             )
         ):
             dropped.add(el)
