@@ -301,11 +301,15 @@ def test_trafilatura_does_not_see_furniture_on_pages_other_than_articles(
     monkeypatch.setattr(extract, "_trafilatura", fake)
     body = (
         f"<main><h1>Crocks</h1><p>{ARTICLE}</p>"
-        "<div class='related-posts'><p>RELATEDTEXT other crocks</p></div>tail words</main>"
+        "<div class='related-posts'><p>RELATEDTEXT other crocks</p></div>tail words"
+        "<p><b>stoneware</b><span class='share'>Share</span> <b>crock</b></p></main>"
     )
     extract_html(f"<html><body>{body}</body></html>")
     assert "RELATEDTEXT" not in seen[-1]
     assert "tail words" in seen[-1]
+    # a blank tail is kept too: the words on either side of the furniture stay apart
+    assert "Share" not in seen[-1]
+    assert "stoneware</b> <b>crock" in seen[-1]
     article = '<meta property="og:type" content="article">'
     extract_html(f"<html><head>{article}</head><body>{body}</body></html>")
     assert "RELATEDTEXT" in seen[-1]

@@ -38,7 +38,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 
 from .hygiene import clean_text
-from .sanitize import parse_html, remove_hidden
+from .sanitize import drop_element, parse_html, remove_hidden
 
 
 @dataclass(frozen=True)
@@ -646,13 +646,7 @@ def _remove(elements: set[etree._Element]) -> None:
         parent = el.getparent()
         if parent is None or parent in elements or el.tag in _CONTROLS:
             continue
-        if el.tail and el.tail.strip():
-            prev = el.getprevious()
-            if prev is not None:
-                prev.tail = (prev.tail or "") + el.tail
-            else:
-                parent.text = (parent.text or "") + el.tail
-        parent.remove(el)
+        drop_element(el)
 
 
 def _trafilatura(tree: HtmlElement, url: str) -> str:

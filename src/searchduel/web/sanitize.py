@@ -216,7 +216,7 @@ def _candidates(tree: etree._Element) -> list[etree._Element]:
     return found
 
 
-def _drop(el: etree._Element) -> None:
+def drop_element(el: etree._Element) -> None:
     """Remove an element but keep its tail text, which belongs to the parent."""
     parent = el.getparent()
     if parent is None:
@@ -255,7 +255,7 @@ def remove_hidden(tree: etree._Element) -> int:
     """Delete hidden elements and comments from `tree` in place; returns how many went."""
     removed = 0
     for node in tree.xpath("//comment()|//processing-instruction()"):
-        _drop(node)
+        drop_element(node)
         removed += 1
     candidates = _candidates(tree)
     if not candidates:
@@ -277,7 +277,7 @@ def remove_hidden(tree: etree._Element) -> int:
                 page_length = _text_length(tree)
             if _text_length(el) >= REVEAL_WRAPPER_SHARE * page_length > 0:
                 continue
-        _drop(el)
+        drop_element(el)
         removed += 1
     return removed + _settle_noscript(tree, fallbacks)
 
@@ -304,7 +304,7 @@ def _settle_noscript(tree: etree._Element, fallbacks: list[etree._Element]) -> i
         if keep and length:
             el.tag = "div"  # its content renders as ordinary markup
         else:
-            _drop(el)
+            drop_element(el)
             removed += 1
     return removed
 
