@@ -91,6 +91,8 @@ _MODIFIER = re.compile(r"^(?:has|with|no|is|show|hide|enable|disable|js)[-_]")
 # Alone they are not enough: FAQ rows and tab panels carry them too (see _filter_panel).
 _FILTER_WORDS = "filter|filters|facet|facets|sort|sorting"
 _FILTER_CLASS = re.compile(rf"^(?:{_FILTER_WORDS})(?:$|[-_])|[-_](?:{_FILTER_WORDS})$")
+# Any of those words anywhere in the raw class and id: a cheap test before splitting them.
+_FILTER_HINT = re.compile(_FILTER_WORDS)
 # On a product page, customer reviews and ratings are a widget under the product, not its
 # description (a review article declares itself an article and keeps them).
 _REVIEW_CLASS = re.compile(
@@ -223,7 +225,7 @@ def _filter_panel(el: etree._Element, entry: list[int]) -> bool:
     if not entry[3] and entry[0] >= CONTROL_MAX_CHARS:
         return False
     names = f"{el.get('class') or ''} {el.get('id') or ''}".lower()
-    if "filter" not in names and "facet" not in names and "sort" not in names:
+    if not _FILTER_HINT.search(names):
         return False  # most elements: no need to split their class names
     return any(_FILTER_CLASS.search(token) for token in _class_words(el))
 
