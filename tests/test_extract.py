@@ -142,6 +142,38 @@ def test_furniture_is_left_out() -> None:
         assert junk not in text
 
 
+def test_code_keeps_lines_its_highlighter_classes_like_furniture() -> None:
+    code = (
+        "<pre><code class='language-bash hljs'><span class='hljs-comment'># CODECOMMENT"
+        " start a repository</span>\ngit init\n<span class='token tag'>&lt;TAGTEXT&gt;"
+        "</span></code></pre>"
+    )
+    html = (
+        f"<html><body><main><h1>Git</h1><p>{ARTICLE}</p>{code}<p>{ARTICLE}</p>"
+        "<div class='comment'><p>COMMENTTEXT nice post</p></div></main></body></html>"
+    )
+    text = dom_text(sanitize(html))
+    assert "CODECOMMENT" in text and "git init" in text and "TAGTEXT" in text
+    # outside code the same class word is still a comment thread
+    assert "COMMENTTEXT" not in text
+
+
+def test_an_accordion_marked_as_a_tab_list_stays() -> None:
+    panels = "".join(
+        f"<div class='panel'><h4>Question {i}?</h4><p>ACCORDION answer {i}. {ARTICLE[:80]}</p>"
+        "</div>"
+        for i in range(4)
+    )
+    tabs = "<ul role='tablist'><li role='tab'>TABLABEL Overview</li><li role='tab'>Specs</li></ul>"
+    html = (
+        f"<html><body><main><h1>Course</h1><p>{ARTICLE}</p>{tabs}"
+        f"<div class='panel-group' role='tablist'>{panels}</div></main></body></html>"
+    )
+    text = dom_text(sanitize(html))
+    assert "ACCORDION answer 3" in text
+    assert "TABLABEL" not in text
+
+
 def test_forum_threads_keep_their_posts() -> None:
     posts = "".join(
         f"<div class='comment'><p>Reply {i}: I feed my starter twice a day with rye.</p></div>"

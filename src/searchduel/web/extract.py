@@ -67,6 +67,9 @@ _SKIP = frozenset(
 # <button> in broken markup can swallow the rest of the page.
 _CONTROLS = frozenset({"button", "select", "option", "textarea", "dialog"})
 CONTROL_MAX_CHARS = 200
+# Code keeps all its text: inside it, class names are a highlighter's ("hljs-comment",
+# "token tag"), not furniture.
+_VERBATIM = frozenset({"pre", "code"})
 # Page furniture by tag or role. Dropped only while it holds a minority of the page: some
 # sites wrap everything in <header> or role="banner".
 _FURNITURE_TAGS = frozenset({"nav", "aside", "footer", "header", "menu"})
@@ -76,6 +79,9 @@ _FURNITURE_ROLES = frozenset(
         "alertdialog", "menu", "menubar", "toolbar", "tablist", "alert",
     }
 )  # fmt: skip
+# A tab list holds tab labels, but Bootstrap's accordion marks its whole group of panels
+# role="tablist": past a label's length (CONTROL_MAX_CHARS), it is content.
+_TAB_ROLE = "tablist"
 # Class or id words of page furniture.
 _FURNITURE_WORDS = (
     "nav|navbar|navigation|menu|menus|megamenu|masthead|footer|banner|sidebar|toolbar|"
@@ -194,12 +200,17 @@ def _class_words(el: etree._Element) -> list[str]:
     return tokens
 
 
-def _furniture(el: etree._Element, keep_comments: bool, product: bool = False) -> bool:
+def _furniture(
+    el: etree._Element, entry: list[int], keep_comments: bool, product: bool = False
+) -> bool:
     tag = el.tag
     if tag in ("body", "main", "article", "html"):
         return False
-    if tag in _FURNITURE_TAGS or el.get("role") in _FURNITURE_ROLES:
+    if tag in _FURNITURE_TAGS:
         return True
+    role = el.get("role")
+    if role in _FURNITURE_ROLES:
+        return role != _TAB_ROLE or entry[0] < CONTROL_MAX_CHARS
     for token in _class_words(el):
         if _FURNITURE_CLASS.search(token):
             return not (keep_comments and _COMMENT_CLASS.search(token))
@@ -290,10 +301,11 @@ def content_block(
     limit = FURNITURE_MAX_SHARE * total
     dropped: set[etree._Element] = set()
     rails = set(_rail_sections(body, stats, limit)) if product else set()
+    verbatim: set[etree._Element] = set()
     # iter() is document order, so furniture is found outermost first
     for el in body.iter(etree.Element):
         entry = stats.get(el)
-        if entry is None or el is body:
+        if entry is None or el is body or el in verbatim:
             continue
         parent = el.getparent()
         if parent in dropped:
@@ -304,7 +316,7 @@ def content_block(
             entry[0] < limit
             and (
                 el in rails
-                or _furniture(el, keep_comments, product)
+                or _furniture(el, entry, keep_comments, product)
                 or _link_list(el, entry, link_share)
                 or _filter_panel(el, entry)
             )
@@ -314,6 +326,8 @@ def content_block(
             while node is not None and node in stats:
                 stats[node][0] -= entry[0]
                 node = node.getparent()
+        elif el.tag in _VERBATIM:
+            verbatim.update(el.iterdescendants())
     chars = {el: entry[0] for el, entry in stats.items()}
     root = body
     main = next(iter(body.iter("main")), None)
