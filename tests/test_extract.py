@@ -358,6 +358,22 @@ def test_choose_prefers_the_structural_text_when_trafilatura_kept_a_fragment() -
     assert choose("", "", PageSignals()) == ("", "")
 
 
+def test_choose_takes_the_structural_text_when_it_is_trafilaturas_less_some_lines() -> None:
+    body = "\n".join(f"Paragraph {i} of the story about sourdough starters." for i in range(12))
+    extras = "Sourdough starters: a story\nSign up for our newsletter\nRead next: bagels"
+    traf = f"{extras}\n{body}"
+    article = PageSignals(article=True)
+    assert choose(traf, body, article) == (body, "dom")
+    # not an article: the longer text wins as before
+    assert choose(traf, body, PageSignals()) == (traf, "trafilatura")
+    # the structural text lost half of the body: trafilatura's stays
+    half = "\n".join(body.split("\n")[:5])
+    assert choose(traf, half, article) == (traf, "trafilatura")
+    # the structural text holds words trafilatura did not keep: not a trimmed copy
+    other = body.replace("sourdough starters", "rye crackers and flatbread")
+    assert choose(traf, other, article) == (traf, "trafilatura")
+
+
 def test_metadata_from_head_and_json_ld() -> None:
     ld = json.dumps(
         {
