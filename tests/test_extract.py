@@ -374,6 +374,25 @@ def test_choose_takes_the_structural_text_when_it_is_trafilaturas_less_some_line
     assert choose(traf, other, article) == (traf, "trafilatura")
 
 
+def test_choose_widens_a_fragment_to_the_stretch_both_texts_share() -> None:
+    title = "Deportees return home from the border"
+    paras = [f"Paragraph {i} tells how the flight landed and who was on it." for i in range(4)]
+    items = [f"Step {i} of the journey, with its cost and its dates." for i in range(6)]
+    # trafilatura kept the paragraphs around a list and a title, but not the list
+    traf = "\n".join([title, *paras[:2], *paras[2:], "Comments"])
+    article = [*paras[:2], *items, *paras[2:]]
+    ticker = [title, "Another story from the ticker with a long teaser line"]
+    sidebar = ["Comments", *(f"Popular post {i} from the sidebar of the site" for i in range(3))]
+    dom = "\n".join([*ticker, title, *article, *sidebar])
+    text, method = choose(traf, dom, PageSignals(article=True))
+    assert (text, method) == ("\n".join(article), "dom")
+    # not an article: the longer text whole, as before
+    assert choose(traf, dom, PageSignals()) == (dom, "dom")
+    # little between the shared lines: trafilatura's text stays
+    thin = "\n".join([*ticker, title, *paras, *sidebar, *items])
+    assert choose(traf, thin, PageSignals(article=True)) == (traf, "trafilatura")
+
+
 def test_metadata_from_head_and_json_ld() -> None:
     ld = json.dumps(
         {

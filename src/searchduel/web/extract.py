@@ -642,6 +642,17 @@ OTHER_KEEP_SHARE = 1.0
 # of the body: a share of 0.4 or 0.93 of words inside costs ScrapingHub 0.002-0.004.
 TRIMMED_MIN_SHARE = 0.5
 TRIMMED_INSIDE = 0.97
+# The other way round, trafilatura kept a fragment: SPAN_INSIDE of its words are in the
+# structural text, which holds at least SPAN_GROWTH times as many between the first and the
+# last line the two share (list items, tables, sections in <div>s that trafilatura
+# skipped). That stretch of the structural text is the article; what lies outside it
+# (tickers, sidebars, comments) stays out. Only lines of SPAN_MIN_WORDS or more words,
+# found once in the structural text, mark the stretch: a headline repeated in a ticker, or
+# a "Comments" label, does not widen it. WCXB +0.0038, ScrapingHub +0.0011; 1.2 to 1.5
+# for the growth all gain on both.
+SPAN_INSIDE = 0.9
+SPAN_GROWTH = 1.3
+SPAN_MIN_WORDS = 3
 # Below this many characters, a comment-free structural text may have lost a thread whose
 # posts are marked up as comments (forums without schema.org markup).
 THREAD_CHECK_CHARS = 1000
@@ -655,21 +666,46 @@ def choose(traf: str, dom: str, signals: PageSignals) -> tuple[str, str]:
     dom_words = len(_WORD.findall(dom))
     share = ARTICLE_KEEP_SHARE if signals.article else OTHER_KEEP_SHARE
     if traf_words and traf_words >= share * dom_words:
-        if signals.article and _trimmed(traf, dom, dom_words, traf_words):
-            return dom, "dom"
+        if signals.article:
+            cut = _article_cut(traf, dom, traf_words, dom_words)
+            if cut:
+                return cut, "dom"
         return traf, "trafilatura"
     if dom_words:
         return dom, "dom"
     return traf, "trafilatura" if traf else ""
 
 
-def _trimmed(traf: str, dom: str, dom_words: int, traf_words: int) -> bool:
-    """Whether `dom` is `traf` less some of its lines (see TRIMMED_MIN_SHARE)."""
-    if not TRIMMED_MIN_SHARE * traf_words <= dom_words < traf_words:
-        return False
-    inside = Counter(w.lower() for w in _WORD.findall(traf))
-    shared = Counter(w.lower() for w in _WORD.findall(dom)) & inside
-    return sum(shared.values()) >= TRIMMED_INSIDE * dom_words
+def _line_key(line: str) -> str:
+    return " ".join(_WORD.findall(line.lower()))
+
+
+def _article_cut(traf: str, dom: str, traf_words: int, dom_words: int) -> str:
+    """The structural text, or the stretch of it, that an article's text should be when
+    trafilatura's text is a padded copy of it (TRIMMED_*) or a fragment of it (SPAN_*);
+    "" when neither."""
+    trimmed = TRIMMED_MIN_SHARE * traf_words <= dom_words < traf_words
+    if not trimmed and dom_words < SPAN_GROWTH * traf_words:
+        return ""
+    bag = Counter(w.lower() for w in _WORD.findall(traf))
+    shared = sum((Counter(w.lower() for w in _WORD.findall(dom)) & bag).values())
+    if trimmed:
+        return dom if shared >= TRIMMED_INSIDE * dom_words else ""
+    if shared < SPAN_INSIDE * traf_words:
+        return ""
+    lines = dom.split("\n")
+    keys = [_line_key(line) for line in lines]
+    seen = Counter(keys)
+    kept = {_line_key(line) for line in traf.split("\n")}
+    marks = [
+        i
+        for i, key in enumerate(keys)
+        if key in kept and seen[key] == 1 and key.count(" ") + 1 >= SPAN_MIN_WORDS
+    ]
+    if not marks:
+        return ""
+    span = "\n".join(lines[marks[0] : marks[-1] + 1])
+    return span if len(_WORD.findall(span)) >= SPAN_GROWTH * traf_words else ""
 
 
 def _remove(elements: set[etree._Element]) -> None:
