@@ -662,12 +662,13 @@ def choose(traf: str, dom: str, signals: PageSignals) -> tuple[str, str]:
     """Pick trafilatura's or the structural text for one page; returns (text, method)."""
     if signals.forum:
         return dom, "dom"
-    traf_words = len(_WORD.findall(traf))
-    dom_words = len(_WORD.findall(dom))
+    traf_tokens = _WORD.findall(traf)
+    dom_tokens = _WORD.findall(dom)
+    traf_words, dom_words = len(traf_tokens), len(dom_tokens)
     share = ARTICLE_KEEP_SHARE if signals.article else OTHER_KEEP_SHARE
     if traf_words and traf_words >= share * dom_words:
         if signals.article:
-            cut = _article_cut(traf, dom, traf_words, dom_words)
+            cut = _article_cut(traf, dom, traf_tokens, dom_tokens)
             if cut:
                 return cut, "dom"
         return traf, "trafilatura"
@@ -680,15 +681,16 @@ def _line_key(line: str) -> str:
     return " ".join(_WORD.findall(line.lower()))
 
 
-def _article_cut(traf: str, dom: str, traf_words: int, dom_words: int) -> str:
+def _article_cut(traf: str, dom: str, traf_tokens: list[str], dom_tokens: list[str]) -> str:
     """The structural text, or the stretch of it, that an article's text should be when
     trafilatura's text is a padded copy of it (TRIMMED_*) or a fragment of it (SPAN_*);
-    "" when neither."""
+    "" when neither. The tokens are each text's words, as choose() found them."""
+    traf_words, dom_words = len(traf_tokens), len(dom_tokens)
     trimmed = TRIMMED_MIN_SHARE * traf_words <= dom_words < traf_words
     if not trimmed and dom_words < SPAN_GROWTH * traf_words:
         return ""
-    bag = Counter(w.lower() for w in _WORD.findall(traf))
-    shared = sum((Counter(w.lower() for w in _WORD.findall(dom)) & bag).values())
+    bag = Counter(w.lower() for w in traf_tokens)
+    shared = sum((Counter(w.lower() for w in dom_tokens) & bag).values())
     if trimmed:
         return dom if shared >= TRIMMED_INSIDE * dom_words else ""
     if shared < SPAN_INSIDE * traf_words:
@@ -700,7 +702,7 @@ def _article_cut(traf: str, dom: str, traf_words: int, dom_words: int) -> str:
     marks = [
         i
         for i, key in enumerate(keys)
-        if key in kept and seen[key] == 1 and key.count(" ") + 1 >= SPAN_MIN_WORDS
+        if key in kept and seen[key] == 1 and len(key.split()) >= SPAN_MIN_WORDS
     ]
     if not marks:
         return ""
