@@ -158,6 +158,27 @@ def test_code_keeps_lines_its_highlighter_classes_like_furniture() -> None:
     assert "COMMENTTEXT" not in text
 
 
+def test_flush_sibling_elements_do_not_glue_their_words() -> None:
+    card = (
+        "<div class='card'><span>Petzl</span><span>Actik Core</span></div>"
+        "<div class='stats'><span>10.6k</span><span>2 gold badges</span><a href='/u'>Ann</a>"
+        "<a href='/v'>Bob</a></div>"
+    )
+    drop_cap = "<p><strong><span><span>I</span></span></strong><span>f you bake</span>, rest.</p>"
+    code = "<pre><code><span>self</span><span>.total</span> = <span>0</span></code></pre>"
+    half = len(ARTICLE) // 2
+    html = (
+        f"<html><body><main><p>{ARTICLE[:half]}</p>{card}{drop_cap}{code}"
+        f"<p>{ARTICLE[half:]}</p></main></body></html>"
+    )
+    lines = dom_text(sanitize(html)).split("\n")
+    assert "Petzl Actik Core" in lines
+    assert "10.6k 2 gold badges Ann Bob" in lines
+    # a one-letter element is a drop cap, and code keeps its characters as written
+    assert "If you bake, rest." in lines
+    assert "self.total = 0" in lines
+
+
 def test_an_accordion_marked_as_a_tab_list_stays() -> None:
     panels = "".join(
         f"<div class='panel'><h4>Question {i}?</h4><p>ACCORDION answer {i}. {ARTICLE[:80]}</p>"

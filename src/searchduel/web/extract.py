@@ -387,17 +387,44 @@ def _drop_repeated_runs(lines: list[str]) -> list[str]:
     return kept
 
 
-def _collect(el: etree._Element, parts: list[str], dropped: set[etree._Element]) -> None:
+def _one_letter(parts: list[str], start: int) -> bool:
+    """Whether parts[start:] hold exactly one visible character (stops at the second)."""
+    seen = 0
+    for i in range(start, len(parts)):
+        seen += len(parts[i].strip())
+        if seen > 1:
+            return False
+    return seen == 1
+
+
+def _collect(
+    el: etree._Element, parts: list[str], dropped: set[etree._Element], verbatim: bool = False
+) -> None:
+    """Append the text under `el` to `parts`, a line break around each block element.
+
+    Two sibling elements with nothing between them get a space: shops and news fronts lay
+    out `<span>Petzl</span><span>Actik Core</span>` or a count and its label as separate
+    boxes, and glued they make words that are on no page ("PetzlActik"). Not inside
+    `<pre>`/`<code>`, where a highlighter's spans sit flush, nor after a one-letter
+    element (a drop cap).
+    """
     block = el.tag in _BLOCK
+    verbatim = verbatim or el.tag in _VERBATIM
     if block:
         parts.append("\n")
     if el.text:
         parts.append(el.text)
+    flush = False  # the last thing appended closed an element, with no text after it
     for child in el:
         if isinstance(child.tag, str) and child.tag not in _SKIP and child not in dropped:
-            _collect(child, parts, dropped)
+            if flush and not verbatim:
+                parts.append(" ")
+            start = len(parts)
+            _collect(child, parts, dropped, verbatim)
+            flush = not _one_letter(parts, start)
         if child.tail:
             parts.append(child.tail)
+            flush = False
     if block:
         parts.append("\n")
 
