@@ -504,6 +504,17 @@ def test_empty_and_broken_input() -> None:
     assert extract_html("<html><body><p>Only a few words.</p></body></html>").text
 
 
+def test_content_after_an_early_end_of_document_is_read() -> None:
+    # the template printed its header and closed the document; a browser shows the rest
+    html = (
+        "<html><head><title>Outsourcing</title></head><body><header><a href='/'>Home</a>"
+        f"</header></body></html>\n<div class='post'><p>{ARTICLE}</p></div></body></html>"
+    )
+    out = extract_html(html)
+    assert "Sentence 11 of the visible article" in out.text
+    assert "Home" not in out.text
+
+
 CYRILLIC = "Съешь же ещё этих мягких французских булок, да выпей чаю."
 
 

@@ -76,6 +76,9 @@ _META_CHARSET = re.compile(
 )
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([a-zA-Z0-9_.:\-]+)""", re.I)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+# A browser puts whatever follows </body> or </html> into the body; libxml2 drops it, and
+# some pages close both tags early (a template's footer printed before the article).
+_DOCUMENT_END = re.compile(r"</(?:body|html)\s*>", re.IGNORECASE)
 # Labels that the WHATWG encoding standard maps to windows-1252: browsers decode pages
 # declared as latin-1 with the 1252 table, so curly quotes in 0x80-0x9F come out right.
 _AS_CP1252 = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "us-ascii", "ascii", "l1"}
@@ -139,6 +142,7 @@ def parse_html(document: str | bytes, charset: str | None = None) -> html.HtmlEl
     text = decode_html(document, charset) if isinstance(document, bytes) else document
     # lxml refuses str input that carries an XML encoding declaration
     text = _XML_DECLARATION.sub("", text, count=1).replace("\x00", "")
+    text = _DOCUMENT_END.sub("", text)
     if not text.strip():
         return None
     try:
