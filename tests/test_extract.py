@@ -207,6 +207,39 @@ def test_forum_threads_keep_their_posts() -> None:
     assert "Reply 5" in out.text
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://forums.example.org/threads/best-rye-flour.97340/",
+        "https://example.org/showthread.php?t=1930933",
+        "https://example.org/forum/viewtopic.php?t=425337",
+        "https://example.org/topic/201820-rye-or-wheat/",
+        "https://discuss.example.org/t/rye-or-wheat/3275",
+    ],
+)
+def test_a_thread_address_makes_a_page_a_forum(url: str) -> None:
+    posts = "".join(
+        f"<div class='comment'><p>Reply {i}: I feed my starter twice a day with rye.</p></div>"
+        for i in range(6)
+    )
+    html = f"<html><body><main><h1>Starter help</h1>{posts}</main></body></html>"
+    assert read_signals(sanitize(html), url).forum
+    out = extract_html(html, url)
+    assert "Reply 5" in out.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.example.com/t/pegasus-41-road-running-shoes-LMhfRGdO",
+        "https://news.example.edu/topic/software",
+        "https://www.example.com/forum/beginning-woodworking",
+    ],
+)
+def test_other_addresses_do_not(url: str) -> None:
+    assert not read_signals(sanitize("<html><body><p>Shoes</p></body></html>"), url).forum
+
+
 def test_repeated_control_labels_are_dropped() -> None:
     cards = "".join(
         f"<li><h3>Product {i} sourdough crock</h3><p>A stoneware crock, size {i}.</p>"

@@ -441,6 +441,13 @@ _ARTICLE_TYPES = frozenset(
 _FORUM_TYPES = frozenset({"discussionforumposting", "qapage"})
 _PRODUCT_TYPES = frozenset({"product", "productgroup", "individualproduct", "productmodel"})
 _PRODUCT_OG = frozenset({"product", "og:product", "product.item", "product.group"})
+# A thread's address as the common forum engines write it: XenForo and vBulletin
+# (/threads/…, showthread.php), phpBB (viewtopic.php), Invision and NodeBB (/topic/123-…),
+# Discourse (/t/slug/123). Many such threads declare nothing in their markup.
+_FORUM_URL = re.compile(
+    r"/(?:threads?|showthread\.php|viewtopic\.php)[/?]|/topic/\d+[-/]|/t/[^/?#]+/\d+(?:[/?#]|$)",
+    re.IGNORECASE,
+)
 # <meta> names that carry a publication date, most specific first.
 _DATE_META = (
     "article:published_time",
@@ -463,7 +470,8 @@ _ISO_DATE = re.compile(r"((?:19|20)\d\d)[-/.](\d{1,2})[-/.](\d{1,2})")
 
 @dataclass
 class PageSignals:
-    """What a page declares about itself in <head> and JSON-LD: metadata and its kind."""
+    """What a page declares about itself in <head> and JSON-LD, and its address says:
+    metadata and its kind."""
 
     title: str = ""
     site: str = ""
@@ -570,7 +578,7 @@ def read_signals(tree: etree._Element, url: str = "") -> PageSignals:
         or "author" in meta
         or "article:author" in meta
     )
-    sig.forum = sig.forum or og_type == "forum"
+    sig.forum = sig.forum or og_type == "forum" or bool(url and _FORUM_URL.search(url))
     sig.product = sig.product or og_type in _PRODUCT_OG
     title_el = tree.find(".//title")
     page_title = _SPACE.sub(" ", title_el.text_content()).strip() if title_el is not None else ""
