@@ -198,7 +198,8 @@ def test_an_accordion_marked_as_a_tab_list_stays() -> None:
 def test_forum_threads_keep_their_posts() -> None:
     posts = "".join(
         f"<div class='comment'><p>Reply {i}: I feed my starter twice a day with rye.</p>"
-        f"<div class='post-signature'>SIGNATURE {i} 10.6k reputation, 2 gold badges</div></div>"
+        f"<div class='post-signature'>SIGNATURE {i} 10.6k reputation, 2 gold badges</div>"
+        f"<dl class='message-userExtras'><dt>USEREXTRAS Joined</dt><dd>2019</dd></dl></div>"
         for i in range(6)
     )
     ld = '<script type="application/ld+json">{"@type": "DiscussionForumPosting"}</script>'
@@ -207,7 +208,7 @@ def test_forum_threads_keep_their_posts() -> None:
     assert out.method == "dom"
     assert "Reply 5" in out.text
     # signatures and user cards are the forum's furniture, not the posts
-    assert "SIGNATURE" not in out.text
+    assert "SIGNATURE" not in out.text and "USEREXTRAS" not in out.text
 
 
 @pytest.mark.parametrize(

@@ -86,14 +86,16 @@ _FURNITURE_ROLES = frozenset(
 # A tab list holds tab labels, but Bootstrap's accordion marks its whole group of panels
 # role="tablist": past a label's length (CONTROL_MAX_CHARS), it is content.
 _TAB_ROLE = "tablist"
-# Class or id words of page furniture. "signature": a forum post's signature or user card
-# (phpBB, vBulletin, MyBB, Invision, Stack Exchange's "post-signature").
+# Class or id words of page furniture. "signature", "userDetails", "userExtras": a forum
+# post's signature, user card and poster's stats (phpBB, vBulletin, MyBB, Invision,
+# XenForo, Stack Exchange's "post-signature").
 _FURNITURE_WORDS = (
     "nav|navbar|navigation|menu|menus|megamenu|masthead|footer|banner|sidebar|toolbar|"
     "topbar|breadcrumb|breadcrumbs|skip|cookie|cookies|consent|gdpr|newsletter|subscribe|"
     "share|sharing|social|socials|related|recommended|recommendations|promo|advert|"
     "advertisement|ad|ads|sponsored|popup|modal|overlay|pagination|pager|disclaimer|"
-    "comments|comment|respond|disqus|author|tags|tag|signature|signatures"
+    "comments|comment|respond|disqus|author|tags|tag|signature|signatures|userdetails|"
+    "userextras"
 )
 _FURNITURE_CLASS = re.compile(rf"^(?:{_FURNITURE_WORDS})(?:$|[-_])|[-_](?:{_FURNITURE_WORDS})$")
 # "has-sidebar", "with-nav", "no-ads" describe a wrapper, not furniture.
