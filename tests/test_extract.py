@@ -199,7 +199,7 @@ def test_forum_threads_keep_their_posts() -> None:
     posts = "".join(
         f"<div class='comment'><p>Reply {i}: I feed my starter twice a day with rye.</p>"
         f"<div class='post-signature'>SIGNATURE {i} 10.6k reputation, 2 gold badges</div>"
-        f"<dl class='message-userExtras'><dt>USEREXTRAS Joined</dt><dd>2019</dd></dl></div>"
+        f"<dl class='message-userExtras'><dt>USEREXTRAS {i} joined</dt><dd>2019</dd></dl></div>"
         for i in range(6)
     )
     ld = '<script type="application/ld+json">{"@type": "DiscussionForumPosting"}</script>'
