@@ -128,17 +128,23 @@ def test_noscript_that_is_the_whole_page_stays() -> None:
     assert "sourdough" in extract_html(html).text
 
 
+METHOD = " ".join(f"Step {i} of the method folds the dough and lets it rest." for i in range(12))
+
+
 def test_furniture_is_left_out() -> None:
     html = (
         "<html><body><header><nav><a href='/'>Home</a> <a href='/a'>About</a></nav></header>"
         f"<main><h1>Title</h1><p>{ARTICLE}</p>"
         "<div class='share-buttons'><a>Share on Facebook</a></div>"
-        "<section class='comments'><p>COMMENTTEXT first comment here.</p></section></main>"
-        "<footer><p>FOOTERTEXT Copyright 2025</p></footer></body></html>"
+        "<section class='comments'><p>COMMENTTEXT first comment here.</p></section>"
+        f"<p>{METHOD}</p>"
+        "<div class='mini-cart'><p>CARTTEXT Your basket holds 2 items, $18.00</p></div>"
+        "<div class='product-legal'><p>LEGALTEXT Prices include VAT. Terms apply.</p></div>"
+        "</main><footer><p>FOOTERTEXT Copyright 2025</p></footer></body></html>"
     )
     text = dom_text(sanitize(html))
     assert "sourdough" in text
-    for junk in ("Home", "Share on Facebook", "COMMENTTEXT", "FOOTERTEXT"):
+    for junk in ("Home", "Share on Facebook", "COMMENTTEXT", "FOOTERTEXT", "CARTTEXT", "LEGALTEXT"):
         assert junk not in text
 
 
