@@ -171,10 +171,11 @@ def test_flush_sibling_elements_do_not_glue_their_words() -> None:
         "<a href='/v'>Bob</a></div>"
     )
     drop_cap = "<p><strong><span><span>I</span></span></strong><span>f you bake</span>, rest.</p>"
+    cjk = "<div><span>東京</span><span>都</span>の<b>天気</b><b>予報</b></div>"
     code = "<pre><code><span>self</span><span>.total</span> = <span>0</span></code></pre>"
     half = len(ARTICLE) // 2
     html = (
-        f"<html><body><main><p>{ARTICLE[:half]}</p>{card}{drop_cap}{code}"
+        f"<html><body><main><p>{ARTICLE[:half]}</p>{card}{drop_cap}{code}{cjk}"
         f"<p>{ARTICLE[half:]}</p></main></body></html>"
     )
     lines = dom_text(sanitize(html)).split("\n")
@@ -183,6 +184,8 @@ def test_flush_sibling_elements_do_not_glue_their_words() -> None:
     # a one-letter element is a drop cap, and code keeps its characters as written
     assert "If you bake, rest." in lines
     assert "self.total = 0" in lines
+    # Chinese and Japanese are written without spaces between words
+    assert "東京都の天気予報" in lines
 
 
 def test_an_accordion_marked_as_a_tab_list_stays() -> None:

@@ -365,7 +365,8 @@ def block_text(root: etree._Element | None, dropped: set[etree._Element]) -> str
         return ""
     parts: list[str] = []
     _collect(root, parts, dropped)
-    lines = [_SPACE.sub(" ", line).strip() for line in "".join(parts).split("\n")]
+    text = _BOX_GAP.sub(_box_gap, "".join(parts))
+    lines = [_SPACE.sub(" ", line).strip() for line in text.split("\n")]
     lines = [line for line in lines if line]
     counts = Counter(line.lower() for line in lines if len(line.split()) <= REPEAT_MAX_WORDS)
     lines = [line for line in lines if counts.get(line.lower(), 0) < REPEAT_MIN_COUNT]
@@ -391,6 +392,22 @@ def _drop_repeated_runs(lines: list[str]) -> list[str]:
     return kept
 
 
+# Where _collect puts a gap between two flush sibling elements. It becomes a space, except
+# next to Chinese or Japanese script (or Korean's syllables inside a word), which is written
+# without spaces: `<span>東京</span><span>都</span>` stays one word. parse_html removes
+# NULs from every document, so the mark cannot come from the page.
+_GAP = "\x00"
+_BOX_GAP = re.compile(r"(.?)\x00(?=(.?))", re.DOTALL)
+_NO_SPACE_SCRIPT = re.compile("[\u1100-\u11ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+
+
+def _box_gap(match: re.Match[str]) -> str:
+    before, after = match.group(1), match.group(2)
+    if _NO_SPACE_SCRIPT.match(before) or _NO_SPACE_SCRIPT.match(after):
+        return before
+    return before + " "
+
+
 def _one_letter(parts: list[str], start: int) -> bool:
     """Whether parts[start:] hold exactly one visible character (stops at the second)."""
     seen = 0
@@ -406,11 +423,11 @@ def _collect(
 ) -> None:
     """Append the text under `el` to `parts`, a line break around each block element.
 
-    Two sibling elements with nothing between them get a space: shops and news fronts lay
-    out `<span>Petzl</span><span>Actik Core</span>` or a count and its label as separate
-    boxes, and glued they make words that are on no page ("PetzlActik"). Not inside
-    `<pre>`/`<code>`, where a highlighter's spans sit flush, nor after a one-letter
-    element (a drop cap).
+    Two sibling elements with nothing between them get a gap (_GAP, a space in the end):
+    shops and news fronts lay out `<span>Petzl</span><span>Actik Core</span>` or a count
+    and its label as separate boxes, and glued they make words that are on no page
+    ("PetzlActik"). Not inside `<pre>`/`<code>`, where a highlighter's spans sit flush,
+    nor after a one-letter element (a drop cap).
     """
     block = el.tag in _BLOCK
     verbatim = verbatim or el.tag in _VERBATIM
@@ -422,7 +439,7 @@ def _collect(
     for child in el:
         if isinstance(child.tag, str) and child.tag not in _SKIP and child not in dropped:
             if flush and not verbatim:
-                parts.append(" ")
+                parts.append(_GAP)
             start = len(parts)
             _collect(child, parts, dropped, verbatim)
             flush = not _one_letter(parts, start)
