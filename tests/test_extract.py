@@ -172,10 +172,13 @@ def test_flush_sibling_elements_do_not_glue_their_words() -> None:
     )
     drop_cap = "<p><strong><span><span>I</span></span></strong><span>f you bake</span>, rest.</p>"
     cjk = "<div><span>東京</span><span>都</span>の<b>天気</b><b>予報</b></div>"
+    icons = (
+        "<p><a>Sour</a><i class='icon'></i>dough <b>pH</b><span><img src='x'></span><b>4</b></p>"
+    )
     code = "<pre><code><span>self</span><span>.total</span> = <span>0</span></code></pre>"
     half = len(ARTICLE) // 2
     html = (
-        f"<html><body><main><p>{ARTICLE[:half]}</p>{card}{drop_cap}{code}{cjk}"
+        f"<html><body><main><p>{ARTICLE[:half]}</p>{card}{drop_cap}{code}{cjk}{icons}"
         f"<p>{ARTICLE[half:]}</p></main></body></html>"
     )
     lines = dom_text(sanitize(html)).split("\n")
@@ -186,6 +189,8 @@ def test_flush_sibling_elements_do_not_glue_their_words() -> None:
     assert "self.total = 0" in lines
     # Chinese and Japanese are written without spaces between words
     assert "東京都の天気予報" in lines
+    # an element that shows nothing neither splits a word nor joins its neighbours
+    assert "Sourdough pH 4" in lines
 
 
 def test_an_accordion_marked_as_a_tab_list_stays() -> None:

@@ -408,14 +408,14 @@ def _box_gap(match: re.Match[str]) -> str:
     return before + " "
 
 
-def _one_letter(parts: list[str], start: int) -> bool:
-    """Whether parts[start:] hold exactly one visible character (stops at the second)."""
+def _visible(parts: list[str], start: int) -> int:
+    """How many visible characters parts[start:] hold: 0, 1, or 2 for "two or more"."""
     seen = 0
     for i in range(start, len(parts)):
         seen += len(parts[i].strip())
         if seen > 1:
-            return False
-    return seen == 1
+            return 2
+    return seen
 
 
 def _collect(
@@ -427,7 +427,8 @@ def _collect(
     shops and news fronts lay out `<span>Petzl</span><span>Actik Core</span>` or a count
     and its label as separate boxes, and glued they make words that are on no page
     ("PetzlActik"). Not inside `<pre>`/`<code>`, where a highlighter's spans sit flush,
-    nor after a one-letter element (a drop cap).
+    nor after a one-letter element (a drop cap). An element that shows nothing (an icon, an
+    image's wrapper) neither takes a gap nor ends a flush run.
     """
     block = el.tag in _BLOCK
     verbatim = verbatim or el.tag in _VERBATIM
@@ -438,11 +439,16 @@ def _collect(
     flush = False  # the last thing appended closed an element, with no text after it
     for child in el:
         if isinstance(child.tag, str) and child.tag not in _SKIP and child not in dropped:
-            if flush and not verbatim:
+            gap = len(parts) if flush and not verbatim else -1
+            if gap >= 0:
                 parts.append(_GAP)
             start = len(parts)
             _collect(child, parts, dropped, verbatim)
-            flush = not _one_letter(parts, start)
+            shown = _visible(parts, start)
+            if shown:
+                flush = shown > 1
+            elif gap >= 0:
+                del parts[gap]
         if child.tail:
             parts.append(child.tail)
             flush = False
