@@ -233,6 +233,8 @@ def test_forum_threads_keep_their_posts() -> None:
         "https://example.org/forum/viewtopic.php?t=425337",
         "https://example.org/topic/201820-rye-or-wheat/",
         "https://discuss.example.org/t/rye-or-wheat/3275",
+        "https://old.example.com/r/Sourdough/comments/1rku5x9/rye_or_wheat/",
+        "https://lemmy.example.org/post/21018364",
     ],
 )
 def test_a_thread_address_makes_a_page_a_forum(url: str) -> None:
@@ -252,6 +254,7 @@ def test_a_thread_address_makes_a_page_a_forum(url: str) -> None:
         "https://www.example.com/t/pegasus-41-road-running-shoes-LMhfRGdO",
         "https://news.example.edu/topic/software",
         "https://www.example.com/forum/beginning-woodworking",
+        "https://example.org/post/23-new-bakeries-open-downtown",
     ],
 )
 def test_other_addresses_do_not(url: str) -> None:

@@ -470,9 +470,11 @@ _PRODUCT_TYPES = frozenset({"product", "productgroup", "individualproduct", "pro
 _PRODUCT_OG = frozenset({"product", "og:product", "product.item", "product.group"})
 # A thread's address as the common forum engines write it: XenForo and vBulletin
 # (/threads/…, showthread.php), phpBB (viewtopic.php), Invision and NodeBB (/topic/123-…),
-# Discourse (/t/slug/123). Many such threads declare nothing in their markup.
+# Discourse (/t/slug/123), Reddit (/r/sub/comments/…) and Lemmy (/post/123). Many such
+# threads declare nothing in their markup.
 _FORUM_URL = re.compile(
-    r"/(?:threads?|showthread\.php|viewtopic\.php)[/?]|/topic/\d+[-/]|/t/[^/?#]+/\d+(?:[/?#]|$)",
+    r"/(?:threads?|showthread\.php|viewtopic\.php)[/?]|/topic/\d+[-/]|/r/[^/?#]+/comments/"
+    r"|/(?:t/[^/?#]+|post)/\d+(?:[/?#]|$)",
     re.IGNORECASE,
 )
 # <meta> names that carry a publication date, most specific first.
