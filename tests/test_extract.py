@@ -216,13 +216,21 @@ def test_forum_threads_keep_their_posts() -> None:
         f"<dl class='message-userExtras'><dt>USEREXTRAS {i} joined</dt><dd>2019</dd></dl></div>"
         for i in range(6)
     )
+    similar = "".join(
+        f"<li>SIMILAR thread {i} on rye flour, started Mar {i}, 2013</li>" for i in range(4)
+    )
+    similar = f"<section><h3>Similar threads</h3><ul>{similar}</ul></section>"
     ld = '<script type="application/ld+json">{"@type": "DiscussionForumPosting"}</script>'
-    html = f"<html><head>{ld}</head><body><main><h1>Starter help</h1>{posts}</main></body></html>"
+    html = (
+        f"<html><head>{ld}</head><body><main><h1>Starter help</h1>{posts}{similar}</main>"
+        "</body></html>"
+    )
     out = extract_html(html)
     assert out.method == "dom"
     assert "Reply 5" in out.text
-    # signatures and user cards are the forum's furniture, not the posts
+    # signatures, user cards and the rail of other threads are the forum's furniture
     assert "SIGNATURE" not in out.text and "USEREXTRAS" not in out.text
+    assert "SIMILAR" not in out.text
 
 
 @pytest.mark.parametrize(

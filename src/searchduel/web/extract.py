@@ -139,11 +139,13 @@ DEDUP_MIN_WORDS = 10
 PRODUCT_LINK_LIST_SHARE = 0.75
 
 # A heading that announces other pages, not this one: "You may also like", "Related
-# products", "Customers also viewed", "Read next". The section it opens is a rail.
+# products", "Customers also viewed", "Read next", "Similar threads". The section it opens
+# is a rail.
 _RAIL_HEADING = re.compile(
     r"\b(?:you (?:may|might|will|'ll) (?:also )?(?:like|love|enjoy|be interested)"
-    r"|also (?:viewed|bought|purchased|like|liked|love|read)|similar (?:items|products|posts"
-    r"|articles|stories)|related (?:items|products|posts|articles|stories|content|reading"
+    r"|also (?:viewed|bought|purchased|like|liked|love|read)|similar (?:threads|topics"
+    r"|discussions|questions|items|products|posts|articles|stories)|related (?:threads"
+    r"|discussions|questions|items|products|posts|articles|stories|content|reading"
     r"|links|videos|searches|topics|categories|collections)|^related$|recently viewed"
     r"|frequently bought|customers who|people who|more (?:stories|articles|posts|news|videos)"
     r"|read next|up next|what to read next|don.t miss|trending(?: now)?$|more from|explore more"
@@ -296,7 +298,8 @@ def content_block(
 
     `product`: the page declares itself a product (and not an article), so link-heavy
     blocks are rails of other products and go at a lower link share, and customer reviews
-    go too.
+    go too. Sections opened by a rail heading go on product pages and, with
+    `keep_comments`, on threads ("Similar threads").
     """
     link_share = PRODUCT_LINK_LIST_SHARE if product else LINK_LIST_SHARE
     body = tree.find("body")
@@ -308,7 +311,7 @@ def content_block(
         return None, set()
     limit = FURNITURE_MAX_SHARE * total
     dropped: set[etree._Element] = set()
-    rails = set(_rail_sections(body, stats, limit)) if product else set()
+    rails = set(_rail_sections(body, stats, limit)) if product or keep_comments else set()
     verbatim: set[etree._Element] = set()
     # iter() is document order, so furniture is found outermost first
     for el in body.iter(etree.Element):
