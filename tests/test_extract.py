@@ -140,12 +140,14 @@ def test_furniture_is_left_out() -> None:
         f"<p>{METHOD}</p>"
         "<div class='mini-cart'><p>CARTTEXT Your basket holds 2 items, $18.00</p></div>"
         "<div class='product-legal'><p>LEGALTEXT Prices include VAT. Terms apply.</p></div>"
+        "<div class='page-feedback'><p>FEEDBACKTEXT Was this page helpful? Yes No</p></div>"
         "</main><footer><p>FOOTERTEXT Copyright 2025</p></footer></body></html>"
     )
     text = dom_text(sanitize(html))
     assert "sourdough" in text
-    for junk in ("Home", "Share on Facebook", "COMMENTTEXT", "FOOTERTEXT", "CARTTEXT", "LEGALTEXT"):
-        assert junk not in text
+    junk = ("Home", "Share on Facebook", "COMMENTTEXT", "FOOTERTEXT", "CARTTEXT", "LEGALTEXT")
+    for line in (*junk, "FEEDBACKTEXT"):
+        assert line not in text
 
 
 def test_code_keeps_lines_its_highlighter_classes_like_furniture() -> None:

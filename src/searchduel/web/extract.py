@@ -88,15 +88,15 @@ _FURNITURE_ROLES = frozenset(
 _TAB_ROLE = "tablist"
 # Class or id words of page furniture. "signature", "userDetails", "userExtras": a forum
 # post's signature, user card and poster's stats (phpBB, vBulletin, MyBB, Invision,
-# XenForo, Stack Exchange's "post-signature"). "legal", "cart": a site's legal notices and
-# a shop's basket widget.
+# XenForo, Stack Exchange's "post-signature"). "legal", "cart", "feedback": a site's legal
+# notices, a shop's basket widget, a "Was this page helpful?" box.
 _FURNITURE_WORDS = (
     "nav|navbar|navigation|menu|menus|megamenu|masthead|footer|banner|sidebar|toolbar|"
     "topbar|breadcrumb|breadcrumbs|skip|cookie|cookies|consent|gdpr|newsletter|subscribe|"
     "share|sharing|social|socials|related|recommended|recommendations|promo|advert|"
     "advertisement|ad|ads|sponsored|popup|modal|overlay|pagination|pager|disclaimer|"
     "comments|comment|respond|disqus|author|tags|tag|signature|signatures|userdetails|"
-    "userextras|legal|cart"
+    "userextras|legal|cart|feedback"
 )
 _FURNITURE_CLASS = re.compile(rf"^(?:{_FURNITURE_WORDS})(?:$|[-_])|[-_](?:{_FURNITURE_WORDS})$")
 # "has-sidebar", "with-nav", "no-ads" describe a wrapper, not furniture.
