@@ -215,7 +215,8 @@ def test_forum_threads_keep_their_posts() -> None:
     posts = "".join(
         f"<div class='comment'><p>Reply {i}: I feed my starter twice a day with rye.</p>"
         f"<div class='post-signature'>SIGNATURE {i} 10.6k reputation, 2 gold badges</div>"
-        f"<dl class='message-userExtras'><dt>USEREXTRAS {i} joined</dt><dd>2019</dd></dl></div>"
+        f"<dl class='message-userExtras'><dt>USEREXTRAS {i} joined</dt><dd>2019</dd></dl>"
+        f"<div class='post-likes'>LIKES {i} people liked this</div></div>"
         for i in range(6)
     )
     similar = "".join(
@@ -232,7 +233,7 @@ def test_forum_threads_keep_their_posts() -> None:
     assert "Reply 5" in out.text
     # signatures, user cards and the rail of other threads are the forum's furniture
     assert "SIGNATURE" not in out.text and "USEREXTRAS" not in out.text
-    assert "SIMILAR" not in out.text
+    assert "SIMILAR" not in out.text and "LIKES" not in out.text
 
 
 @pytest.mark.parametrize(
