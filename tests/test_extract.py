@@ -141,12 +141,14 @@ def test_furniture_is_left_out() -> None:
         "<div class='mini-cart'><p>CARTTEXT Your basket holds 2 items, $18.00</p></div>"
         "<div class='product-legal'><p>LEGALTEXT Prices include VAT. Terms apply.</p></div>"
         "<div class='page-feedback'><p>FEEDBACKTEXT Was this page helpful? Yes No</p></div>"
+        "<div class='print-only'><p>PRINTTEXT Printed from example.org on 3 May</p></div>"
+        "<div class='link-popover'><p>POPOVERTEXT Copy link, email, embed</p></div>"
         "</main><footer><p>FOOTERTEXT Copyright 2025</p></footer></body></html>"
     )
     text = dom_text(sanitize(html))
     assert "sourdough" in text
     junk = ("Home", "Share on Facebook", "COMMENTTEXT", "FOOTERTEXT", "CARTTEXT", "LEGALTEXT")
-    for line in (*junk, "FEEDBACKTEXT"):
+    for line in (*junk, "FEEDBACKTEXT", "PRINTTEXT", "POPOVERTEXT"):
         assert line not in text
 
 

@@ -91,15 +91,16 @@ _TAB_ROLE = "tablist"
 # XenForo, Stack Exchange's "post-signature"). "legal", "cart", "feedback": a site's legal
 # notices, a shop's basket widget, a "Was this page helpful?" box. "login", "signin",
 # "register": "Log in to reply" prompts; "reactions", "likes", "permalink", "attribution":
-# the bar under a post and the line that dates and links it.
+# the bar under a post and the line that dates and links it. "print": what only a printed
+# copy shows ("print-only") and the print button.
 _FURNITURE_WORDS = (
     "nav|navbar|navigation|menu|menus|megamenu|masthead|footer|banner|sidebar|toolbar|"
     "topbar|breadcrumb|breadcrumbs|skip|cookie|cookies|consent|gdpr|newsletter|subscribe|"
     "share|sharing|social|socials|related|recommended|recommendations|promo|advert|"
-    "advertisement|ad|ads|sponsored|popup|modal|overlay|pagination|pager|disclaimer|"
+    "advertisement|ad|ads|sponsored|popup|popover|modal|overlay|pagination|pager|disclaimer|"
     "comments|comment|respond|disqus|author|tags|tag|signature|signatures|userdetails|"
     "userextras|legal|cart|feedback|login|signin|register|reactions|reaction|likes|permalink|"
-    "attribution"
+    "attribution|print"
 )
 _FURNITURE_CLASS = re.compile(rf"^(?:{_FURNITURE_WORDS})(?:$|[-_])|[-_](?:{_FURNITURE_WORDS})$")
 # "has-sidebar", "with-nav", "no-ads" describe a wrapper, not furniture.
