@@ -11,13 +11,15 @@ gone, so neither can bring it back):
   page's content, and keeps all of its text, minus short lines that repeat like buttons
   ("Add to cart", "Read more") and second copies of a block rendered twice. On a page
   that declares itself a product, rails of other products and customer reviews go too,
-  and so does any section opened by a heading such as "Customers also viewed".
+  and so does any section opened by a heading such as "Customers also viewed"; on a
+  thread, a section such as "Similar threads".
 
 On pages that are not articles, trafilatura reads the tree after the structural pass has
 taken its furniture out, so it cannot keep a menu or a rail the structural pass dropped.
 
 `choose` picks one of the two per page from what the page declares about itself
-(schema.org types in JSON-LD, microdata or RDFa, og:type) and how much each extractor
+(schema.org types in JSON-LD, microdata or RDFa, og:type; a forum engine's thread
+address) and how much each extractor
 kept: when trafilatura kept a small part of what the structural extractor found, it has
 usually lost content, not removed boilerplate. On an article it also compares the two
 texts: when the structural text is trafilatura's less some lines, it wins (those lines
