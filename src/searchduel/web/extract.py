@@ -19,13 +19,13 @@ taken its furniture out, so it cannot keep a menu or a rail the structural pass 
 
 `choose` picks one of the two per page from what the page declares about itself
 (schema.org types in JSON-LD, microdata or RDFa, og:type; a forum engine's thread
-address) and how much each extractor
-kept: when trafilatura kept a small part of what the structural extractor found, it has
-usually lost content, not removed boilerplate. On an article it also compares the two
-texts: when the structural text is trafilatura's less some lines, it wins (those lines
-were bylines, sign-ups and teasers); when trafilatura's text is a fragment of the
-structural one, the stretch of the structural text between the lines they share wins
-(it holds the lists and sections trafilatura skipped, and not the sidebar around them).
+address) and how much each extractor kept: when trafilatura kept a small part of what the
+structural extractor found, it has usually lost content, not removed boilerplate. On an
+article it also compares the two texts: when the structural text is trafilatura's less
+some lines, it wins (those lines were bylines, sign-ups and teasers); when trafilatura's
+text is a fragment of the structural one, the stretch of the structural text between the
+lines they share wins (it holds the lists and sections trafilatura skipped, and not the
+sidebar around them).
 `python -m searchduel bench extraction` measures the result.
 """
 
