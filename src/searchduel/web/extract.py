@@ -406,7 +406,7 @@ def _drop_repeated_runs(lines: list[str]) -> list[str]:
 # without spaces: `<span>東京</span><span>都</span>` stays one word. parse_html removes
 # NULs from every document, so the mark cannot come from the page.
 _GAP = "\x00"
-_BOX_GAP = re.compile(r"([^\x00]?)\x00(?=([^\x00]?))")
+_BOX_GAP = re.compile(f"([^{_GAP}]?){_GAP}(?=([^{_GAP}]?))")
 _NO_SPACE_SCRIPT = re.compile("[\u1100-\u11ff\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
 
