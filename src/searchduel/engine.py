@@ -22,8 +22,8 @@ from typing import Any
 
 from .config import PLAIN_HEAD_START_S, SEARCH_HITS, Settings
 from .errors import SearchDuelError, SearchError
-from .llm.base import Backend, Message
-from .types import Column, Context, Event, Hit, Page
+from .llm.base import Backend
+from .types import Column, Context, Event, Hit, Message, Page
 
 CORPUS_SCHEME = "corpus://"
 _END = object()
@@ -60,11 +60,15 @@ class SearchTrace:
     budget_tokens: int = 0
     search_ms: float = 0.0
     fetch_ms: float = 0.0
+    # milliseconds per stage, in the order they ran: search, fetch, chunk, bm25, dense, pack,
+    # wait (for the plain column's head start), first_token, total ...
+    timings: dict[str, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["notices"] = list(self.notices or [])
         d["pages"] = list(self.pages or [])
+        d["timings"] = dict(self.timings or {})
         return d
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Column = Literal["plain", "search"]
+Message = dict[str, str]  # a chat message: {"role": "system"|"user"|"assistant", "content": str}
 EventKind = Literal["status", "sources", "trace", "token", "done", "error"]
 
 # Page.status values; the fetcher, the CLI and the UI all use these names.

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from ..config import Settings
 from ..engine import Engine, RunOptions
-from ..llm.base import Message
+from ..types import Message
 from . import Result, check
 
 SUITE = "engine"

@@ -6,7 +6,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
-Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": str}
+from ..types import Message
+
+__all__ = ["Backend", "Message"]
 
 
 @runtime_checkable

@@ -21,8 +21,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ..config import DEFAULT_CONTEXT_WINDOW, Settings
-from ..llm.base import Message
-from ..types import Chunk, Context, Hit, Page, Source
+from ..types import Chunk, Context, Hit, Message, Page, Source
 from .chunk import chunk_pages
 from .prompts import new_nonce, sanitize, search_messages, source_block
 from .rank import Ranked, rank_chunks

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from ..llm.base import Message
+from ..types import Message
 
 NONCE_BYTES = 4  # 8 hex digits: 4 billion possible fences, unguessable by a page author
 
