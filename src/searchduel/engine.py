@@ -196,20 +196,27 @@ class Engine:
         *,
         trace: SearchTrace | None = None,
         on_update: Callable[[SearchTrace], None] | None = None,
+        on_stage: Callable[[str, dict[str, Any]], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> Context:
-        """Search, read and pack: the exact context the search column's model gets."""
+        """Search, read and pack: the exact context the search column's model gets.
+
+        `on_stage(stage, info)` hears each stage start: "chunk", "rank", "pack" (see
+        build_context); `trace.timings` receives the milliseconds of every stage.
+        """
         from .rag.pack import build_context
 
         settings = settings or self.settings
         trace = trace if trace is not None else SearchTrace()
         trace.query = question
+        timings = trace.timings = trace.timings if trace.timings is not None else {}
         notify = on_update or (lambda _t: None)
         t0 = time.perf_counter()
         try:
             outcome = self.chain(settings).search(question, k=SEARCH_HITS)
         finally:
             trace.search_ms = (time.perf_counter() - t0) * 1000
+            timings["search"] = round(trace.search_ms, 1)
         trace.query = outcome.query
         trace.provider = outcome.provider
         trace.offline = outcome.offline
@@ -225,7 +232,9 @@ class Engine:
         t1 = time.perf_counter()
         pages = self.read_pages(outcome.hits, settings, on_page=on_page, cancel=cancel)
         trace.fetch_ms = (time.perf_counter() - t1) * 1000
+        timings["fetch"] = round(trace.fetch_ms, 1)
         trace.pages = [page_record(p) for p in pages]  # final, in hit order
+        stages: dict[str, float] = {}
         ctx = build_context(
             question,
             pages,
@@ -233,7 +242,10 @@ class Engine:
             counter=self.backend,
             settings=settings,
             window=self.backend.context_window,
+            on_stage=on_stage,
+            timings=stages,
         )
+        timings.update({name: round(ms, 1) for name, ms in stages.items()})
         trace.context_tokens = ctx.context_tokens
         trace.prompt_tokens = ctx.prompt_tokens
         trace.budget_tokens = ctx.budget_tokens

@@ -15,7 +15,8 @@ both inequalities hold.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -125,6 +126,8 @@ def build_context(
     window: int | None = None,
     nonce: str | None = None,
     ranked: Sequence[Ranked] | None = None,
+    on_stage: Callable[[str, dict[str, Any]], None] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> Context:
     """The exact search-column prompt for a question, its numbered sources and token counts.
 
@@ -140,13 +143,24 @@ def build_context(
     `window` is the model's context length (default: `counter.context_window`, then
     `settings.context_window`, then 4,096); `nonce` fixes the fence tag (tests); `ranked`
     skips chunking and ranking (the bench packs other rankings with the same code).
+    `on_stage(stage, info)` is called as each stage starts ("chunk" {"pages"}, "rank"
+    {"passages"}, "pack" {"candidates"}), and `timings` (when given) receives the milliseconds
+    of each: chunk, bm25, dense, pack.
     """
     nonce = nonce or new_nonce()
     window = _window(window, counter, settings)
+    timings = timings if timings is not None else {}
+    stage = on_stage or (lambda _name, _info: None)
     if ranked is None:
         usable = _usable_pages(pages)
+        stage("chunk", {"pages": len(usable)})
+        t0 = time.perf_counter()
         chunks = chunk_pages(usable, hits)
-        ranked = rank_chunks(question, chunks, dense=settings.dense)
+        timings["chunk"] = (time.perf_counter() - t0) * 1000
+        stage("rank", {"passages": len(chunks)})
+        ranked = rank_chunks(question, chunks, dense=settings.dense, timings=timings)
+    stage("pack", {"candidates": len(ranked)})
+    t_pack = time.perf_counter()
     sites = {(p.final_url or p.url): p.site for p in pages if p.ok}
 
     # Room for the sources: the smaller of the setting and what the window leaves once the
@@ -191,6 +205,7 @@ def build_context(
             break
         selected.remove(max(selected, key=lambda s: s.order))
 
+    timings["pack"] = (time.perf_counter() - t_pack) * 1000
     return Context(
         question=question,
         text=text,

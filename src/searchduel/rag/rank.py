@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import time
 import unicodedata
 import zlib
 from collections import Counter
@@ -193,6 +194,7 @@ def rank_chunks(
     source_decay: float = SOURCE_DECAY,
     prior_weight: float = RANK_PRIOR_WEIGHT,
     limit: int = RANK_LIMIT,
+    timings: dict[str, float] | None = None,
 ) -> list[Ranked]:
     """Chunks in the order they should be packed, duplicates and over-quota chunks removed.
 
@@ -202,15 +204,20 @@ def rank_chunks(
     beats a snippet of it).
     Then picks are spread: each further chunk of a page counts `source_decay` times less,
     and a page gives at most `max_per_source` chunks. At most `limit` chunks come back.
+    `timings` (when given) receives the milliseconds of the BM25 and dense stages.
     """
+    timings = timings if timings is not None else {}
     if not chunks:
         return []
+    t0 = time.perf_counter()
     q_terms = tokenize(question)
     index = BM25Index([chunk_terms(c) for c in chunks], k1=BM25_K1, b=BM25_B)
     bm25 = index.scores(q_terms).astype(np.float64)
     fused = _with_page_evidence(_unit(bm25), chunks)
+    timings["bm25"] = (time.perf_counter() - t0) * 1000
     dense_scores: np.ndarray | None = None
     if dense:
+        t1 = time.perf_counter()
         from .dense import similarities  # lazy: loads a model
 
         # Re-rank only the lexical front-runners: the model costs ~10 ms a passage on a CPU.
@@ -224,6 +231,7 @@ def rank_chunks(
         lo, hi = float(np.min(sims)), float(np.max(sims))
         spread[top] = (sims - lo) / (hi - lo) if hi > lo else 1.0
         fused = (1 - DENSE_WEIGHT) * fused + DENSE_WEIGHT * _with_page_evidence(spread, chunks)
+        timings["dense"] = (time.perf_counter() - t1) * 1000
     fused, dropped = _credit_snippets(fused, chunks)
     page_ranks = np.asarray([max(c.page_rank, 0) for c in chunks], dtype=np.float64)
     fused = fused + prior_weight / (1 + page_ranks)
