@@ -127,3 +127,17 @@ def test_app_accepts_the_common_flags(flag):
         timeout=60,
     )
     assert flag in out.stdout
+
+
+def test_a_bad_number_flag_exits_2_naming_the_flag(capsys):
+    assert main(["ask", "hi", "--max-new-tokens", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-new-tokens" in err and "a whole number" in err and "base 10" not in err
+
+
+def test_a_missing_model_folder_is_named_before_any_download(capsys, tmp_path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["ask", "hi", "--model", "models/nonexistent"]) == 2
+    err = capsys.readouterr().err
+    assert "no such folder" in err and "huggingface" not in err.lower()

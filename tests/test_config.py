@@ -91,3 +91,31 @@ def test_readme_table_lists_every_setting():
     table = settings_table()
     for spec in SPECS:
         assert spec.env in table
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [("--max-new-tokens", "abc", "a whole number"), ("--temperature", "warm", "a number")],
+)
+def test_a_bad_number_names_the_flag_not_python(flag, value, expected):
+    with pytest.raises(ConfigError) as info:
+        Settings.load(parse(flag, value), environ={})
+    message = str(info.value)
+    assert flag in message and expected in message
+    assert "invalid literal" not in message and "could not convert" not in message
+
+
+def test_a_model_path_that_does_not_exist_is_no_such_folder(tmp_path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for name in ("models/nonexistent", "./tiny", str(tmp_path / "gone"), "~/no-such-model-here"):
+        with pytest.raises(ConfigError, match="no such folder"):
+            Settings.load(parse("--model", name), environ={})
+    # a hub id (no such local parent folder) and an existing folder are both fine
+    assert Settings.load(parse("--model", "owner/model"), environ={}).model == "owner/model"
+    assert Settings.load(parse("--model", "models"), environ={}).model == "models"
+    # a served model name for an inference server is not a path at all
+    served = Settings.load(
+        parse("--model", "./x", "--backend", "openai", "--base-url", "http://h/v1"), environ={}
+    )
+    assert served.model == "./x"

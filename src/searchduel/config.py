@@ -84,6 +84,15 @@ def _parse_cidrs(value: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def looks_like_path(name: str) -> bool:
+    """A --model / --tokenizer value meant as a folder rather than a hub id: it starts with
+    '.', '/' or '~', or its parent folder exists here (hub ids are "owner/name")."""
+    if name.startswith((".", "/", "~")) or "\\" in name:
+        return True
+    parent = Path(name).parent
+    return str(parent) not in ("", ".") and parent.is_dir()
+
+
 def _parse_url(value: str) -> str:
     value = value.strip().rstrip("/")
     if value and not value.startswith(("http://", "https://")):
@@ -232,6 +241,18 @@ class Settings:
             raise ConfigError(_bad(SPEC_BY_NAME["temperature"], self.temperature, "0 to 2"))
         if not 0 < self.port < 65536:
             raise ConfigError(_bad(SPEC_BY_NAME["port"], self.port, "1 to 65535"))
+        if self.backend == "transformers":
+            for name in ("model", "tokenizer"):
+                value = getattr(self, name)
+                if value and looks_like_path(value) and not Path(value).expanduser().is_dir():
+                    raise ConfigError(
+                        _bad(
+                            SPEC_BY_NAME[name],
+                            value,
+                            "no such folder (a local model folder must exist; a hub id looks "
+                            "like owner/name)",
+                        )
+                    )
         if self.backend == "openai" and not self.base_url:
             raise ConfigError(
                 "--backend openai needs a server: set --base-url or SEARCHDUEL_BASE_URL "
@@ -285,6 +306,9 @@ def _bad(spec: Spec, value: Any, valid: str) -> str:
     return f"bad value {value!r} for {spec.flag} / {spec.env}: {valid}"
 
 
+_NUMBER_KINDS: dict[Any, str] = {int: "a whole number", float: "a number"}
+
+
 def _convert(spec: Spec, raw: Any, source: str) -> Any:
     if not isinstance(raw, str) and not (spec.repeat and isinstance(raw, (list, tuple))):
         return raw  # already typed (programmatic use)
@@ -294,6 +318,8 @@ def _convert(spec: Spec, raw: Any, source: str) -> Any:
         return spec.parse(raw)
     except ValueError as exc:
         valid = f"valid values: {', '.join(spec.choices)}" if spec.choices else str(exc)
+        if spec.parse in _NUMBER_KINDS:  # int("abc") says "invalid literal ... base 10"
+            valid = f"expected {_NUMBER_KINDS[spec.parse]}, e.g. {spec.default}"
         raise ConfigError(f"bad value {raw!r} for {source} ({spec.env}): {valid}") from None
 
 
