@@ -38,7 +38,7 @@ from searchduel.store import (
 RICH = Comparison(
     prompt='Is "coffee" bad for sleep?\nAsk twice.',
     plain_answer="Maybe, it depends.",
-    search_answer="Yes: caffeine lasts hours [1], say studies [2].\r\nSee — ünïcode ✓",
+    search_answer="Yes: caffeine lasts hours [1], say studies [2].\r\nSee — ünïcode ✓\u2028\x85",
     model="microsoft/Phi-3-mini-4k-instruct",
     backend="transformers",
     provider="duckduckgo",

@@ -817,7 +817,9 @@ def read_export(source: str | Path | TextIO, fmt: str) -> list[dict[str, Any]]:
             return read_export(f, fmt)
     text = source if isinstance(source, str) else source.read()
     if fmt == "jsonl":
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        # split on "\n" only: str.splitlines also breaks at U+2028, U+0085 ..., which JSON
+        # leaves unescaped inside strings (and web text has them)
+        return [json.loads(line) for line in text.split("\n") if line.strip()]
     records: dict[str, dict[str, Any]] = {}
     for row in csv.DictReader(io.StringIO(text, newline="")):
         cid = row["id"]
