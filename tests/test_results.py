@@ -122,6 +122,8 @@ def test_results_view_of_an_empty_store(tmp_path):
     assert view.markdown == "No votes yet."
     for fig in view.figures.values():
         fig.savefig(io.BytesIO(), format="png")
+    off = results_view(Store(None), charts=False)
+    assert "turned off" in off.markdown and off.summary["votes"] == 0
 
 
 def test_ask_save_stores_the_comparison(capsys, tmp_path, tiny_model_dir):

@@ -40,7 +40,10 @@ class ResultsView:
 def results_view(store: Any, *, blind_only: bool = False, charts: bool = True) -> ResultsView:
     """Statistics and charts over every stored vote (or the blind ones)."""
     summary = summarize_votes(store.vote_rows(blind_only=blind_only), blind_only=blind_only)
-    return ResultsView(summary, headline_markdown(summary), figures(summary) if charts else {})
+    text = headline_markdown(summary)
+    if not getattr(store, "enabled", True):
+        text = "Storing is turned off on this server (`--store false`): no votes are kept."
+    return ResultsView(summary, text, figures(summary) if charts else {})
 
 
 def _pct(x: float | None) -> str:
