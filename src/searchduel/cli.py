@@ -1,4 +1,4 @@
-"""python -m searchduel ask|search|fetch|extract|context|bench|tiny-model ...
+"""python -m searchduel ask|search|fetch|extract|context|results|export|bench|tiny-model ...
 
 The same engine as the app, without a browser. Errors become messages and exit codes here
 and nowhere else: 0 ok, 1 the work failed (blocked search, refused page, failed column),
@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="both answers, sources and timings for one prompt")
     p.add_argument("prompt")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument(
+        "--save", action="store_true", help="keep the comparison in the store; prints its id"
+    )
     add_flags(p)
 
     p = sub.add_parser("search", help="hits from the provider chain")
@@ -65,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     add_flags(p)
     _add_bench_arguments(p)
+
+    p = sub.add_parser("results", help="vote statistics from the store (see judge/stats.py)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--blind-only", action="store_true", help="only votes cast in blind mode")
+    add_flags(p)
+
+    p = sub.add_parser("export", help="every stored comparison and vote (no session hashes)")
+    p.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
+    p.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    add_flags(p)
 
     p = sub.add_parser("tiny-model", help="write a tiny random Phi-3 (for offline demos/tests)")
     p.add_argument("folder", type=Path)
@@ -134,6 +147,15 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         if not args.json and event.kind == "token":
             pass  # printed per column below: two interleaved streams are unreadable
     result = summarize(args.prompt, events)
+    if args.save:
+        from .store import Store, comparison_from_events
+
+        with Store.from_settings(settings) as store:
+            if not store.enabled:
+                raise ConfigError("--save needs storing on (--store true / SEARCHDUEL_STORE)")
+            result["id"] = store.save(comparison_from_events(args.prompt, events, settings))
+        if not args.json:
+            print(f"stored as {result['id']} in {settings.store_path}", file=sys.stderr)
     if args.json:
         _print_json(result)
     else:
@@ -290,6 +312,43 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return run_suites(args, settings)
 
 
+def _read_store(settings: Settings) -> Any:
+    from .errors import StoreDisabled
+    from .store import Store
+
+    if not settings.store:
+        raise StoreDisabled("storing is turned off (--store false / SEARCHDUEL_STORE): no votes")
+    return Store.from_settings(settings, create=False)
+
+
+def cmd_results(args: argparse.Namespace, settings: Settings) -> int:
+    from .results import results_view
+
+    with _read_store(settings) as store:
+        view = results_view(store, blind_only=args.blind_only, charts=False)
+    if args.json:
+        _print_json({"store": str(settings.store_path), **view.summary})
+    else:
+        print(view.markdown)
+        for title, key in (("model", "by_model"), ("provider", "by_provider")):
+            for g in view.summary[key]:
+                share = g["search_win_share"]
+                shown = "–" if share is None else f"{100 * share:.1f}%"
+                print(f"  {title} {g['name']}: {g['votes']} votes, search-on share {shown}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    with _read_store(settings) as store:
+        if args.out:
+            with args.out.open("w", encoding="utf-8", newline="") as f:
+                n = store.export(args.format, f)
+            print(f"{n} comparisons written to {args.out}", file=sys.stderr)
+        else:
+            store.export(args.format, sys.stdout)
+    return EXIT_OK
+
+
 def cmd_tiny_model(args: argparse.Namespace, settings: Settings | None) -> int:
     from .llm.tiny import build_tiny_model
 
@@ -305,5 +364,7 @@ COMMANDS = {
     "extract": cmd_extract,
     "context": cmd_context,
     "bench": cmd_bench,
+    "results": cmd_results,
+    "export": cmd_export,
     "tiny-model": cmd_tiny_model,
 }

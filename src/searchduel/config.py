@@ -64,6 +64,26 @@ PLAIN_HEAD_START_S = 0.25
 # throughput (bench engine), and no reader sees 30 ms.
 STREAM_FLUSH_S = 0.03
 
+# --- The store and the vote statistics -----------------------------------------------------
+# Hugging Face Spaces mounts persistent storage at /data; elsewhere ./data (cwd) is used.
+SPACES_DATA_DIR = "/data"
+LOCAL_DATA_DIR = "data"
+STORE_FILE = "searchduel.sqlite3"  # the one SQLite file under the data folder
+# How long a writer waits for another process's write lock before failing: a comparison is
+# stored in ~1 ms (bench store), so 10 s is only ever reached by a stuck process.
+STORE_BUSY_TIMEOUT_S = 10.0
+# Longest vote reason kept, in characters: one line, about a tweet; longer is refused, not cut.
+MAX_VOTE_REASON_CHARS = 280
+# Bootstrap resamples for the ties-as-half interval: 1,000 is the usual floor for percentile
+# intervals (Efron & Tibshirani 1993, ch. 13) and keeps the Results view under 1 s at 10k votes.
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0  # fixed, so the same votes always show the same interval
+# Edges (characters, search answer minus plain answer) of the length-bias bins: a 384-token
+# answer is ~1,500 characters, so +-1,000 covers nearly every pair; +-100 is "about equal".
+LENGTH_BIAS_EDGES = (-1000, -300, -100, 100, 300, 1000)
+# Points kept of the cumulative-share curve: a chart is ~600 px wide, more points draw nothing.
+CURVE_POINTS = 400
+
 
 def _parse_bool(value: str) -> bool:
     v = value.strip().lower()
@@ -172,6 +192,20 @@ SPECS: tuple[Spec, ...] = (
         env_aliases=(ENV_PREFIX + "ALLOW_ADDRESSES",),
     ),
     Spec("queue_size", QUEUE_SIZE, "requests that may wait for the local model", int),
+    Spec(
+        "data_dir",
+        "",
+        "folder of the comparison store; empty = /data when writable (Spaces), else ./data",
+    ),
+    Spec(
+        "store", True, "keep comparisons and votes (false: nothing stored, no votes)", _parse_bool
+    ),
+    Spec(
+        "session_salt",
+        "",
+        "secret mixed into session hashes; empty = a random salt kept in the store",
+        secret=True,
+    ),
     Spec("host", "127.0.0.1", "address app.py listens on (0.0.0.0 on Spaces)"),
     Spec("port", 7860, "port app.py listens on (GRADIO_SERVER_PORT also works)", int),
 )
@@ -205,6 +239,9 @@ class Settings:
     dense: bool = True
     allow_address: tuple[str, ...] = ()
     queue_size: int = QUEUE_SIZE
+    data_dir: str = ""
+    store: bool = True
+    session_salt: str = ""
     host: str = "127.0.0.1"
     port: int = 7860
 
@@ -268,6 +305,11 @@ class Settings:
             return tuple(p.strip() for p in self.search_order.split(",") if p.strip())
         return (self.search,)
 
+    @property
+    def store_path(self) -> Path:
+        """The SQLite file of the comparison store (see data_dir)."""
+        return Path(self.data_dir or default_data_dir()) / STORE_FILE
+
     def replace(self, **changes: Any) -> Settings:
         from dataclasses import replace
 
@@ -300,6 +342,13 @@ class Settings:
                 SPEC_BY_NAME["port"], environ["GRADIO_SERVER_PORT"], "GRADIO_SERVER_PORT"
             )
         return cls(**values)
+
+
+def default_data_dir() -> str:
+    """/data when it exists and is writable (Spaces persistent storage), else ./data."""
+    if os.path.isdir(SPACES_DATA_DIR) and os.access(SPACES_DATA_DIR, os.W_OK | os.X_OK):
+        return SPACES_DATA_DIR
+    return LOCAL_DATA_DIR
 
 
 def _bad(spec: Spec, value: Any, valid: str) -> str:

@@ -360,7 +360,9 @@ class Engine:
                 trace.notices = [*(trace.notices or []), str(exc)]
                 emit(Event("search", "trace", "", trace.as_dict()))
                 raise
-            emit(Event("search", "sources", "", {"sources": list(ctx.sources)}))
+            emit(
+                Event("search", "sources", "", {"sources": list(ctx.sources), "context": ctx.text})
+            )
             emit(Event("search", "trace", "", trace.as_dict()))
             if not ctx.sources:
                 emit(

@@ -12,10 +12,16 @@
     │   ├── ModelLoadError     weights or tokenizer could not be loaded
     │   ├── GenerationError    generation raised or the server broke the stream
     │   └── BackendBusy        the shared model's queue is full
+    ├── StoreError             the comparison store cannot read or write (names the file)
+    │   ├── StoreDisabled      storing is turned off (--store off): nothing kept, no votes
+    │   ├── ComparisonNotFound no stored comparison has this id
+    │   │   └── MalformedId    the id cannot be one of ours (wrong length or characters)
+    │   ├── InvalidVote        a vote's choice, side or reason is not one we accept
+    │   └── DuplicateVote      this session has already voted on this comparison
     └── Cancelled              a stop request ended the work
 
-Third-party errors (httpx, torch, transformers) are converted at module boundaries. Only the
-UI turns these into gr.Error / gr.Warning, and only the CLI turns them into exit codes.
+Third-party errors (httpx, torch, transformers, sqlite3) are converted at module boundaries.
+Only the UI turns these into gr.Error / gr.Warning, and only the CLI turns them into exit codes.
 """
 
 from __future__ import annotations
@@ -84,6 +90,38 @@ class BackendBusy(BackendError):
     def __init__(self, message: str, *, ahead: int = 0):
         super().__init__(message)
         self.ahead = ahead
+
+
+class StoreError(SearchDuelError):
+    """The comparison store cannot read or write."""
+
+
+class StoreDisabled(StoreError):
+    """Storing is turned off by a setting: nothing is kept, so nothing can be voted on."""
+
+
+class ComparisonNotFound(StoreError, LookupError):
+    """No stored comparison has this id."""
+
+    def __init__(self, message: str, *, comparison_id: str = ""):
+        super().__init__(message)
+        self.comparison_id = comparison_id
+
+
+class MalformedId(ComparisonNotFound):
+    """The id cannot be one the store made (wrong length or characters)."""
+
+
+class InvalidVote(StoreError, ValueError):
+    """A vote's choice, side shown or reason is not one the store accepts."""
+
+
+class DuplicateVote(StoreError):
+    """This session has already voted on this comparison (one vote each)."""
+
+    def __init__(self, message: str, *, comparison_id: str = ""):
+        super().__init__(message)
+        self.comparison_id = comparison_id
 
 
 class Cancelled(SearchDuelError):

@@ -107,7 +107,7 @@ class Event:
     kind:
       status   data={"stage": str, "message": str}
       trace    data={"query":..., "provider":..., "pages": [...], "notice": ...} (search column)
-      sources  data={"sources": [Source, ...]}
+      sources  data={"sources": [Source, ...], "context": the packed sources block, verbatim}
       token    text=the new piece of answer text
       done     data={"answer", "ttft_s", "total_s", "tokens", "tokens_per_s"}
       error    text=human message, data={"type": exception class name}

@@ -1,0 +1,1 @@
+"""The judge: how the two answers compare (grounding) and what people said (statistics)."""
