@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import COMPARE_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, STREAM_FLUSH_S, Settings
-from ..errors import BackendBusy, Cancelled, GenerationError, ModelLoadError
-from .base import Message
+from ..errors import BackendBusy, Cancelled, GenerationError, ModelLoadError, PromptTooLong
+from .base import Message, Piece
 from .tokens import ChatTokenCounter, CountsThroughCounter, load_tokenizer
 
 # Streams that may generate at once on one model. On a CPU more only share the same cores;
@@ -287,10 +287,7 @@ def _stream(
 
     ids = backend.counter.prompt_ids(messages)
     if len(ids) + max_new_tokens > backend.context_window:
-        raise GenerationError(
-            f"the prompt takes {len(ids)} tokens and the answer {max_new_tokens}; the model "
-            f"reads at most {backend.context_window}. Shorten the prompt or lower max new tokens."
-        )
+        raise PromptTooLong(len(ids), max_new_tokens, backend.context_window)
     halt = threading.Event()  # set by the caller's stop or when the reader goes away
     if stop is not None and stop.is_set():
         return
@@ -318,6 +315,7 @@ def _stream(
     thread = threading.Thread(target=work, name="generate", daemon=True)
     thread.start()
     last_yield = -STREAM_FLUSH_S
+    pending = 0  # generated ids not yet counted in a yielded Piece
     try:
         while True:
             try:
@@ -338,9 +336,11 @@ def _stream(
                 except queue.Empty:
                     break
             ids = [i for step in items if isinstance(step, list) for i in step]
+            pending += len(ids)
             text = decoder.feed(ids, final=items[-1] is _END)
-            if text:
-                yield text
+            if text or (items[-1] is _END and pending):
+                yield Piece(text, tokens=pending)  # "" when the last ids decode to nothing
+                pending = 0
                 last_yield = time.perf_counter()
             if isinstance(items[-1], BaseException):
                 raise GenerationError(f"generation failed: {items[-1]}") from items[-1]
