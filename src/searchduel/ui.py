@@ -170,7 +170,7 @@ def model_line(info: ModelInfo) -> str:
 
 
 TEST_MODEL_BANNER = (
-    "**Test model: its weights are random: its answers are noise.** It is here to try the "
+    "**Test model with random weights: its answers are noise.** It is here to try the "
     "plumbing (search, sources, streaming, timings). For real answers start the app with the "
     "real model: `python app.py --model microsoft/Phi-3-mini-4k-instruct` (or a downloaded "
     "folder)."
