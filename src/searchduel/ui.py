@@ -20,6 +20,8 @@ Decisions, in one place:
 - One event yields both columns (two listeners on one button would run one after the other).
   `compare` is the API's /compare; `_lock` and `_unlock` are private steps around it.
 - Examples run on click (the same lock → compare → unlock chain). The prompt is never cleared.
+- An API call to /compare made while the model loads waits for it (the page's Ask is
+  disabled instead); after a failed load it gets an error saying what failed.
 - Everything shown comes from render.py; messages are the engine's plain words (errors'
   details only in the trace's fold-out). New tabs go into `build` beside `_duel_tab`.
 """
@@ -279,8 +281,13 @@ def _duel_tab(loader: BackendLoader, settings: Settings) -> gr.Button:
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> Iterator[tuple[str, ...]]:
         skip = tuple(gr.skip() for _ in range(N_OUTPUTS))
+        if loader.engine is None and not run_id:  # an API call waits for the model to load
+            loader.wait()
         engine = loader.engine
         if engine is None:
+            snap = loader.snapshot()
+            if snap["state"] == "failed":
+                raise gr.Error(snap.get("what", "The model could not be loaded."))
             gr.Warning("The model is not ready yet.")
             yield skip
             return
