@@ -213,10 +213,10 @@ def _error_details(errors: dict[str, str] | None) -> str:
     return f"\n\n<details><summary>Error details</summary>\n\n{body}\n\n</details>"
 
 
-def prompt_markdown(data: dict[str, Any] | None) -> str:
+def prompt_markdown(data: dict[str, Any] | None, empty: str = "*Not sent yet.*") -> str:
     """The exact messages one column's model received, with their token counts."""
     if not data:
-        return "*Not sent yet.*"
+        return empty
     counts = [f"{data.get('prompt_tokens', 0):,} prompt tokens"]
     if data.get("context_tokens"):
         counts.append(

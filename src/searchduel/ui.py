@@ -100,6 +100,14 @@ class _Column:
     def stats(self) -> str:
         return stats_line(self.done)
 
+    def unsent(self) -> str:
+        """Why the fold-out of what the model was given is empty."""
+        if self.done and self.done.get("skipped"):
+            return "*Nothing was sent: search is off.*"
+        if self.error:
+            return "*Nothing was sent to the model.*"
+        return "*Not sent yet.*"
+
 
 @dataclass
 class _View:
@@ -138,10 +146,10 @@ class _View:
         return (
             self.plain.markdown(),
             self.plain.stats(),
-            prompt_markdown(self.plain.prompt),
+            prompt_markdown(self.plain.prompt, self.plain.unsent()),
             self.search.markdown(self.sources, self.corpus_root),
             self.search.stats(),
-            prompt_markdown(self.search.prompt),
+            prompt_markdown(self.search.prompt, self.search.unsent()),
             search_notice(self.trace),
             sources_markdown(self.sources, self.corpus_root),
             trace_markdown(self.trace, errors),
@@ -185,18 +193,18 @@ def load_status(snap: dict[str, Any]) -> str:
         return ""
     if state == "failed":
         return (
-            f"❌ **{snap.get('what', 'The model could not be loaded.')}**\n\n"
+            f"**{snap.get('what', 'The model could not be loaded.')}**\n\n"
             f"{snap.get('fix', '')}\n\n<details><summary>Details</summary>\n\n"
             f"`{_tick_free(str(snap.get('detail', '')))}`\n\n</details>"
         )
     if state == "downloading":
         done, total = snap.get("done", 0), snap.get("total", 0)
         if total:
-            return f"⏳ Downloading the model: {_gb(done)} of {_gb(total)} GB…"
-        return "⏳ Downloading the model…"
+            return f"Downloading the model: {_gb(done)} of {_gb(total)} GB…"
+        return "Downloading the model…"
     if state == "loading":
-        return "⏳ Loading the model into memory… Ask is enabled once it is ready."
-    return "⏳ Starting… Ask is enabled once the model is ready."
+        return "Loading the model into memory… Ask is enabled once it is ready."
+    return "Starting… Ask is enabled once the model is ready."
 
 
 def _tick_free(text: str) -> str:
@@ -383,7 +391,9 @@ def _duel_tab(loader: BackendLoader, settings: Settings) -> gr.Button:
             answer_plain = gr.Markdown(elem_id="answer-plain", min_height=160)
             with gr.Row(elem_classes=["answer-foot"]):
                 stats_plain = gr.Markdown(elem_id="stats-plain", elem_classes=["stats"])
-                copy_plain = gr.Button("Copy", size="sm", elem_id="copy-plain", scale=0)
+                copy_plain = gr.Button(
+                    "Copy", size="sm", elem_id="copy-plain", scale=0, min_width=70
+                )
             with gr.Accordion("What the model was given", open=False, elem_id="prompt-plain"):
                 given_plain = gr.Markdown(elem_id="given-plain")
         with gr.Column(elem_classes=["duel-column"], elem_id="column-search"):
@@ -392,7 +402,9 @@ def _duel_tab(loader: BackendLoader, settings: Settings) -> gr.Button:
             answer_search = gr.Markdown(elem_id="answer-search", min_height=160)
             with gr.Row(elem_classes=["answer-foot"]):
                 stats_search = gr.Markdown(elem_id="stats-search", elem_classes=["stats"])
-                copy_search = gr.Button("Copy", size="sm", elem_id="copy-search", scale=0)
+                copy_search = gr.Button(
+                    "Copy", size="sm", elem_id="copy-search", scale=0, min_width=70
+                )
             sources = gr.Markdown(elem_id="sources")
             with gr.Accordion("What the model was given", open=False, elem_id="prompt-search"):
                 given_search = gr.Markdown(elem_id="given-search")
