@@ -3,12 +3,15 @@
     python app.py [--model ID_OR_FOLDER] [--search auto|duckduckgo|searxng|local|off]
                   [--corpus DIR] [--host HOST] [--port PORT] ...
 
-Every flag is also a SEARCHDUEL_* variable; GRADIO_SERVER_PORT works too.
+Every flag is also a SEARCHDUEL_* variable; GRADIO_SERVER_PORT works too. The page serves
+at once and the model loads behind it; a bad setting exits 2, a model that fails to load is
+explained on the page.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -28,17 +31,17 @@ def main(argv: list[str] | None = None) -> int:
         environ["SEARCHDUEL_HOST"] = "0.0.0.0"  # Spaces routes traffic to the container port
     try:
         settings = Settings.load(args, environ)
-        from searchduel import ui
-        from searchduel.engine import Engine
-        from searchduel.llm import make_backend
-
-        print(f"loading {settings.model} ({settings.backend}) ...", flush=True)
-        engine = Engine(settings, make_backend(settings))
-        engine.warm_up()
     except SearchDuelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    demo = ui.build(engine, settings)
+    from searchduel import ui
+    from searchduel.loader import BackendLoader
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # the page serves at once; the model loads behind it (a failure is shown on the page)
+    print(f"loading {settings.model} ({settings.backend}) ...", flush=True)
+    loader = BackendLoader(settings).start()
+    demo = ui.build(loader, settings)
     demo.launch(**ui.launch_kwargs(settings))
     return 0
 

@@ -121,6 +121,54 @@ def app_url(tiny_model_dir: Path):
         log.close()
 
 
+def _serve(cmd: list[str], env: dict[str, str], log_name: str, port: int):
+    """Start `cmd`, wait until it answers on `port`, yield its URL, stop it."""
+    import subprocess
+    import time
+
+    import httpx
+
+    log = open(REPO / "tests" / log_name, "w")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd[1]} exited with {proc.returncode}; see tests/{log_name}")
+            try:
+                if httpx.get(url, timeout=1, trust_env=False).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{cmd[1]} did not answer within 120 s; see tests/{log_name}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def slow_app(tmp_path_factory: pytest.TempPathFactory):
+    """tests/slow_app.py: the page on a backend double that loads until `gate` exists.
+
+    Yields (url, gate): the model "downloads" until the test creates the gate file."""
+    import sys
+
+    gate = tmp_path_factory.mktemp("slow-app") / "release"
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, str(REPO / "tests" / "slow_app.py"), str(port), str(gate)]
+    for url in _serve(cmd, env, ".slow_app.log", port):
+        yield url, gate
+
+
 @pytest.fixture
 def serp():
     """A real HTTP server on 127.0.0.1 playing DuckDuckGo and SearXNG (see serp_server)."""

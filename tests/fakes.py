@@ -56,3 +56,33 @@ class ScriptedBackend:
 
     def count_tokens(self, messages: Sequence[dict[str, str]]) -> int:
         return sum(self.count_text_tokens(m["content"]) + 4 for m in messages) + 2
+
+
+class CitingBackend(ScriptedBackend):
+    """Always answers CITING_ANSWER, piece by piece, counted as Pieces (one token each).
+
+    The answer cites [1] and carries HTML (an image with a script handler, a <b> tag), so a
+    page test can check that citations link to their source and that model text stays inert.
+    """
+
+    name = "citing"
+    precision = ""
+
+    def stream(self, messages, *, max_new_tokens, temperature=0.0, seed=0, stop=None):
+        from searchduel.llm.base import Piece
+
+        with self._lock:
+            self.history.append([dict(m) for m in messages])
+        for word in CITING_ANSWER.split(" ")[:max_new_tokens]:
+            if stop is not None and stop.is_set():
+                return
+            if self.delay:
+                time.sleep(self.delay)
+            yield Piece(word + " ", tokens=1)
+
+
+CITING_ANSWER = (
+    "Skagway is a small port town [1]. Cruise ships dock there <img src=x onerror=alert(1)> "
+    "<b>bold</b> "
+    "and the White Pass railway climbs from it [1][2]. " + "More words follow here. " * 8
+).strip()

@@ -1,4 +1,10 @@
-"""A real Chromium drives the page: both columns must grow during the same time window."""
+"""A real Chromium drives the page: streaming, input rules, progress, links, layout, start-up.
+
+Two apps: `app_url` (app.py on the tiny test model and the offline corpus) and `slow_app`
+(a backend double that "downloads" until the test releases it, then answers with citations).
+Tests wait for conditions, never for fixed times, except to show that something did NOT
+happen (then a short settle).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def browser():
     if not Path(CHROMIUM).exists():
         reason = "Chromium is not installed (apt-get install -y chromium)"
         if os.environ.get("SEARCHDUEL_REQUIRE_BROWSER") == "1":
@@ -35,10 +41,73 @@ def page(app_url):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(app_url, wait_until="networkidle")
-        yield page
+        yield browser
         browser.close()
+
+
+def open_page(browser, url: str, width: int = 1280):
+    context = browser.new_context(
+        viewport={"width": width, "height": 1000},
+        permissions=["clipboard-read", "clipboard-write"],
+    )
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("#prompt textarea")
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, app_url):
+    page = open_page(browser, app_url)
+    ready(page)
+    yield page
+    page.context.close()
+
+
+def ready(page, timeout: float = 60000) -> None:
+    """Wait until Ask is enabled and reads "Ask" (the model is loaded, no run is going)."""
+    page.wait_for_function(
+        """() => { const b = document.querySelector('#ask');
+                   return b && !b.disabled && b.innerText.trim() === 'Ask'; }""",
+        timeout=timeout,
+    )
+
+
+def running(page, timeout: float = 20000) -> None:
+    page.wait_for_function(
+        """() => { const b = document.querySelector('#ask');
+                   return b && b.disabled && b.innerText.includes('Running'); }""",
+        timeout=timeout,
+    )
+
+
+def disabled(page, selector: str) -> bool:
+    return page.evaluate(f"() => document.querySelector('{selector}').disabled")
+
+
+def record_search_column(page) -> None:
+    """Keep every text the search column shows (its stage words are brief)."""
+    page.evaluate(
+        """() => { window.__seen = new Set();
+                   const el = document.querySelector('#answer-search');
+                   const note = () => window.__seen.add(el.innerText.trim());
+                   new MutationObserver(note).observe(el, {subtree: true, childList: true,
+                                                           characterData: true}); }"""
+    )
+
+
+def test_model_line_and_test_banner_before_any_ask(page):
+    line = page.inner_text("#model-line")
+    assert "fp32 on CPU" in line and "4,096-token window" in line
+    assert "local" in line and "offline corpus" in line
+    banner = page.locator("#test-model-banner")
+    banner.wait_for(state="visible")
+    assert "noise" in banner.inner_text() and "Phi-3-mini" in banner.inner_text()
+
+
+def test_stop_is_disabled_while_idle(page):
+    assert not disabled(page, "#ask")
+    assert disabled(page, "#stop")
 
 
 def lengths(page) -> tuple[int, int]:
@@ -50,6 +119,7 @@ def lengths(page) -> tuple[int, int]:
 
 def test_both_columns_stream_at_the_same_time(page):
     page.fill("#prompt textarea", "Plan a one-day trip to Skagway, Alaska")
+    record_search_column(page)
     page.click("#ask")
     samples: list[tuple[float, int, int]] = []
     start = time.monotonic()
@@ -79,11 +149,120 @@ def test_both_columns_stream_at_the_same_time(page):
     in_window = [t for t in plain_t if overlap_start <= t <= overlap_end]
     assert in_window, "the plain column grew while the search column grew"
     assert page.inner_text("#sources").strip(), "sources are listed"
+    seen = page.evaluate("() => [...window.__seen]")
+    assert any("Searching the offline corpus" in t for t in seen), seen
+    assert not any("web" in t for t in seen if t.endswith("…")), seen
+    ready(page)
     page.click("#trace")
-    page.wait_for_timeout(300)
+    page.wait_for_selector("#trace-body table")
     assert "offline corpus" in page.inner_text("#trace")
+    assert "prefill and first token" in page.inner_text("#trace")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "screenshot.png"), full_page=True)
+
+
+def test_copy_button_copies_the_answer(page):
+    page.click("#copy-plain")
+    expected = page.inner_text("#answer-plain").strip()
+    page.wait_for_function(
+        "(want) => navigator.clipboard.readText().then(t => t === want)", arg=expected
+    )
+
+
+def test_enter_asks_and_shift_enter_makes_a_new_line(page):
+    ready(page)
+    box = page.locator("#prompt textarea")
+    box.fill("Plan a one-day trip to Skagway")
+    box.press("Shift+Enter")
+    box.type("and Juneau")
+    assert box.input_value() == "Plan a one-day trip to Skagway\nand Juneau"
+    page.wait_for_timeout(500)  # settle: nothing may start
+    assert page.inner_text("#ask").strip() == "Ask"
+    box.press("Enter")
+    running(page)
+    assert box.input_value() == "Plan a one-day trip to Skagway\nand Juneau", "no newline added"
+    page.click("#stop")
+    ready(page)
+    assert box.input_value().startswith("Plan a one-day trip to Skagway"), "the prompt stays"
+
+
+def test_a_second_ask_while_running_is_refused_and_the_first_goes_on(page):
+    ready(page)
+    box = page.locator("#prompt textarea")
+    box.fill("Plan a one-day trip to Belize from a cruise ship")
+    page.click("#ask")
+    running(page)
+    assert disabled(page, "#ask") and not disabled(page, "#stop")
+    page.wait_for_function("() => document.querySelector('#answer-plain').innerText.length > 20")
+    box.fill("A different question")
+    box.press("Enter")  # Ask is disabled: nothing starts, the first run goes on
+    before = lengths(page)[0]
+    page.wait_for_function(
+        "(n) => document.querySelector('#answer-plain').innerText.length > n", arg=before
+    )
+    assert page.inner_text("#ask").strip().startswith("Running")
+    page.click("#stop")
+    ready(page)
+    assert disabled(page, "#stop"), "Stop is disabled again once nothing runs"
+    assert box.input_value() == "A different question"
+
+
+def test_an_example_click_runs_it(page):
+    ready(page)
+    page.fill("#prompt textarea", "")
+    page.locator("#duel").scroll_into_view_if_needed()
+    example = page.locator("button", has_text="Plan a one-day trip to Skagway, Alaska").first
+    example.click()
+    running(page)
+    assert page.input_value("#prompt textarea") == "Plan a one-day trip to Skagway, Alaska"
+    page.click("#stop")
+    ready(page)
+
+
+def test_columns_stack_on_a_narrow_screen(browser, app_url):
+    page = open_page(browser, app_url, width=420)
+    try:
+        boxes = page.evaluate(
+            """() => ['#column-plain', '#column-search'].map(s => {
+                   const r = document.querySelector(s).getBoundingClientRect();
+                   return [r.top, r.bottom, r.left, r.width]; })"""
+        )
+        (_, plain_bottom, _, plain_w), (search_top, _, _, search_w) = boxes
+        assert search_top >= plain_bottom - 1, f"search column beside, not below: {boxes}"
+        assert plain_w > 300 and search_w > 300
+    finally:
+        page.context.close()
+
+
+def test_page_serves_while_the_model_loads_and_asks_once_ready(browser, slow_app):
+    url, gate = slow_app
+    page = open_page(browser, url)
+    try:
+        page.wait_for_selector("#load-status:has-text('Downloading the model')")
+        assert " of 7.60 GB" in page.inner_text("#load-status")
+        assert disabled(page, "#ask"), "Ask waits for the model"
+        assert "huggingface.co/microsoft/Phi-3-mini-4k-instruct" in page.inner_html("#model-line")
+        gate.touch()
+        ready(page)
+        page.wait_for_function("() => !document.querySelector('#load-status').innerText.trim()")
+        page.fill("#prompt textarea", "Plan a one-day trip to Skagway, Alaska")
+        page.click("#ask")
+        ready(page)
+        link = page.locator("#answer-search a", has_text="[1]").first
+        href = link.get_attribute("href")
+        first_source = page.locator("#sources a").first
+        assert href == first_source.get_attribute("href"), "[1] points at source 1"
+        assert link.get_attribute("target") == "_blank"
+        assert "noopener" in link.get_attribute("rel") and "noreferrer" in link.get_attribute("rel")
+        title = link.get_attribute("title")
+        assert first_source.inner_text() in title and "corpus://" in title
+        assert page.locator("#answer-search img").count() == 0, "model HTML stays inert"
+        assert "<b>bold</b>" in page.inner_text("#answer-search"), "HTML is shown as text"
+        assert page.locator("#answer-search b").count() == 0
+        served = page.request.get(url.rstrip("/") + href)
+        assert served.ok and "Skagway" in served.text()
+    finally:
+        page.context.close()
 
 
 def test_empty_prompt_warns_and_loses_nothing(page):

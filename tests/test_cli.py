@@ -141,3 +141,26 @@ def test_a_missing_model_folder_is_named_before_any_download(capsys, tmp_path, m
     assert main(["ask", "hi", "--model", "models/nonexistent"]) == 2
     err = capsys.readouterr().err
     assert "no such folder" in err and "huggingface" not in err.lower()
+
+
+def test_ask_with_search_off_is_not_a_failure(capsys, tiny_model_dir):
+    argv = ["ask", "Skagway", "--model", str(tiny_model_dir), "--search", "off"]
+    code = main([*argv, "--max-new-tokens", "8"])
+    out = capsys.readouterr().out
+    assert code == 0, "search off is what was asked for"
+    assert "off for this comparison" in out and "[error]" not in out
+
+
+def test_context_json_prints_the_exact_messages(capsys, tiny_model_dir):
+    code, (record,) = run_json(
+        capsys,
+        "context",
+        "Skagway gold rush",
+        "--json",
+        "--model",
+        str(tiny_model_dir),
+        "--search",
+        "local",
+    )
+    assert code == 0
+    assert record["context"] and record["context"] in record["messages"][-1]["content"]

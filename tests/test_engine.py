@@ -9,8 +9,9 @@ import pytest
 
 from fakes import ScriptedBackend
 from searchduel.config import Settings
-from searchduel.engine import Engine, RunOptions, summarize
-from searchduel.errors import SearchBlocked
+from searchduel.engine import SEARCH_OFF_NOTE, Engine, RunOptions, summarize
+from searchduel.errors import PromptTooLong, SearchBlocked, SearchUnavailable
+from searchduel.rag.prompts import plain_messages
 from searchduel.search.chain import SearchChain
 from searchduel.types import Event, Hit
 
@@ -89,9 +90,9 @@ def test_a_blocked_search_never_stops_the_plain_column(settings):
     result = summarize("q", engine.run("anything"))
     assert result["plain"]["answer"] == "plain answer"
     assert result["plain"]["error"] is None
-    assert "bot challenge" in result["search"]["error"]
+    assert "turned this search away" in result["search"]["error"]
+    assert "bot challenge" in result["search"]["error_detail"]
     assert result["search"]["error_type"] == "SearchBlocked"
-    assert any("bot challenge" in n for n in result["search"]["notices"])
     assert len(backend.history) == 1, "no search answer is generated from empty context"
 
 
@@ -101,7 +102,8 @@ def test_generation_error_stays_in_its_column(settings):
     backend.enqueue("search ", "answer [1]")
     engine = make_engine(settings, backend, delay=0.3)
     result = summarize("q", engine.run("Plan a one-day trip to Skagway, Alaska"))
-    assert "device lost" in result["plain"]["error"]
+    assert "stopped with an error" in result["plain"]["error"]
+    assert "device lost" in result["plain"]["error_detail"]
     assert result["plain"]["answer"] == "partial "
     assert result["search"]["error"] is None
     assert result["search"]["answer"] == "search answer [1]"
@@ -156,7 +158,9 @@ def test_options_change_one_request_only(settings):
     list(engine.run("Skagway", RunOptions(search="off", max_new_tokens=7)))
     assert engine.settings.search == "local"
     result = summarize("q", engine.run("Skagway", RunOptions(search="off")))
-    assert "Search is off" in result["search"]["error"]
+    assert result["search"]["error"] is None, "search off is what was asked for, not a failure"
+    assert result["search"]["note"] == SEARCH_OFF_NOTE
+    assert "--" not in SEARCH_OFF_NOTE and "off for this comparison" in SEARCH_OFF_NOTE
 
 
 def test_summary_has_the_ask_json_shape(settings, tiny_backend):
@@ -203,3 +207,75 @@ def test_warm_up_swallows_what_the_question_will_report(tmp_path):
     thread = engine.warm_up()
     thread.join(10)
     assert not thread.is_alive()  # no exception escaped the thread, nothing hangs
+
+
+def test_token_counts_come_from_the_generated_ids(settings, tiny_backend):
+    """The tiny model always runs to max_new_tokens: the count must be exactly that, not the
+    answer re-tokenized (which differs: decoding and encoding again merge and split)."""
+    options = RunOptions(max_new_tokens=32)
+    result = summarize("q", Engine(settings, tiny_backend).run("Skagway gold rush", options))
+    assert result["plain"]["tokens"] == 32
+    assert result["search"]["tokens"] == 32
+
+
+def test_a_backend_without_counts_falls_back_to_counting_the_text(settings):
+    backend = ScriptedBackend()
+    backend.enqueue("one ", "two ", "three")
+    result = summarize("q", make_engine(settings, backend).run("Skagway", RunOptions(search="off")))
+    assert result["plain"]["tokens"] == 3
+
+
+def test_each_column_says_what_its_model_was_given(settings, tiny_backend):
+    events = list(Engine(settings, tiny_backend).run("Plan a one-day trip to Skagway, Alaska"))
+    plain = next(e for e in by_column(events, "plain") if e.kind == "prompt").data
+    assert plain["messages"] == plain_messages("Plan a one-day trip to Skagway, Alaska")
+    assert plain["prompt_tokens"] == tiny_backend.count_tokens(plain["messages"])
+    search = next(e for e in by_column(events, "search") if e.kind == "prompt").data
+    assert search["prompt_tokens"] == tiny_backend.count_tokens(search["messages"])
+    assert 0 < search["context_tokens"] <= search["budget_tokens"]
+    sent = tiny_backend  # the exact text: the sources block sits in the user message
+    assert "skagway" in search["messages"][-1]["content"].lower() and sent
+
+
+def test_search_stages_are_told_with_the_real_provider_and_timed(settings, tiny_backend):
+    events = list(Engine(settings, tiny_backend).run("Plan a one-day trip to Skagway, Alaska"))
+    words = [e.data["message"] for e in by_column(events, "search") if e.kind == "status"]
+    assert "Searching the offline corpus…" in words
+    assert not any("web" in w for w in words), words
+    reading = [w for w in words if w.startswith("Reading pages")]
+    assert reading[0].startswith("Reading pages (0 of ") and len(reading) > 2
+    assert any(w.startswith("Ranking ") and w.endswith(" passages…") for w in words)
+    assert words[-1] == "Writing…"
+    order = [words.index(w) for w in ("Searching the offline corpus…", reading[-1], "Writing…")]
+    assert order == sorted(order)
+    trace = [e for e in by_column(events, "search") if e.kind == "trace"][-1].data
+    timings = trace["timings"]
+    for key in ("wait", "search", "fetch", "chunk", "bm25", "pack", "first_token", "total"):
+        assert key in timings, key
+    assert timings["total"] >= timings["first_token"] > 0
+
+
+def test_an_over_long_prompt_is_blamed_in_both_columns_before_any_search(settings):
+    backend = ScriptedBackend(context_window=300)
+    engine = make_engine(settings, backend)
+    provider = engine.chain().providers[0]
+    result = summarize("q", engine.run("word " * 400, RunOptions(max_new_tokens=32)))
+    for column in ("plain", "search"):
+        assert result[column]["error_type"] == "PromptTooLong"
+        assert "prompt is too long" in result[column]["error"]
+    assert result["plain"]["error"] == result["search"]["error"]
+    assert provider.calls == 0 and backend.history == []
+    assert "402" in str(PromptTooLong(402, 32, 300))
+
+
+def test_an_unreachable_provider_is_said_once_in_plain_words(settings):
+    down = SearchUnavailable(
+        "duckduckgo: ConnectError: [Errno -2] Name or service not known", provider="duckduckgo"
+    )
+    backend = ScriptedBackend()
+    result = summarize("q", make_engine(settings, backend, error=down).run("Skagway"))
+    message = result["search"]["error"]
+    assert "could not be reached" in message
+    for jargon in ("Error", "Errno", "--", "duckduckgo"):
+        assert jargon not in message
+    assert "Errno -2" in result["search"]["error_detail"]

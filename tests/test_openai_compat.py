@@ -333,6 +333,7 @@ def test_streams_pieces_and_sends_greedy_request(make, server) -> None:
     assert isinstance(backend, Backend)
     pieces = list(backend.stream(MESSAGES, max_new_tokens=32, seed=7))
     assert pieces == ANSWER
+    assert [p.tokens for p in pieces] == [1] * len(ANSWER), "one token per streamed chunk"
     req = last_request(server[1], "ok")
     assert req["body"] == {
         "model": "phi3:mini",

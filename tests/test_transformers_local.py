@@ -70,7 +70,7 @@ def test_error_inside_generation_ends_the_stream_at_once(tiny_backend, monkeypat
 
 def test_prompt_longer_than_the_window_is_refused_with_numbers(tiny_backend):
     long = [{"role": "user", "content": "word " * 5000}]
-    with pytest.raises(GenerationError, match="reads at most 4096"):
+    with pytest.raises(GenerationError, match="more than the 4,096 the model"):
         list(tiny_backend.stream(long, max_new_tokens=10))
 
 

@@ -20,15 +20,39 @@ def test_compare_streams_both_columns_with_sources_and_trace(client):
     )
     updates = list(job)
     final = job.result()
-    plain, plain_stats, search, search_stats, notice, sources, trace = final
+    plain, plain_stats, plain_given, search, search_stats, search_given = final[:6]
+    notice, sources, trace = final[6:]
     assert plain.strip() and search.strip()
-    assert "tokens" in plain_stats and "first token" in search_stats
+    assert "96 tokens" in plain_stats, "counted from the generated ids: exactly max new tokens"
+    assert "first token" in search_stats
     assert "1." in sources and "skagway" in sources.lower()
     assert "offline corpus" in trace and "| ok |" in trace
+    for stage in ("search", "reading pages", "ranking (BM25)", "prefill and first token", "total"):
+        assert stage in trace, stage
     assert "offline corpus" in notice, "the provider is visible without opening the trace"
+    assert "prompt tokens" in plain_given and "Plan a one-day trip" in plain_given
+    assert "of them sources" in search_given and "Skagway" in search_given
     assert len(updates) > 3, "the answer streams in many updates"
-    both_growing = [u for u in updates if u[0] and u[2]]
+    both_growing = [u for u in updates if u[0] and u[3]]
     assert both_growing, "updates carry both columns at once"
+
+
+def test_search_off_is_a_neutral_note(client):
+    final = client.predict("Skagway", 16, 0.0, 4, "off", api_name="/compare")
+    search, trace = final[3], final[8]
+    assert "off for this comparison" in search
+    assert "⚠️" not in search and "--search" not in search
+    assert "Search is off" in trace and "No search yet" not in trace
+
+
+def test_an_over_long_prompt_is_blamed_on_the_prompt_in_both_columns(client):
+    prompt = " ".join(f"w{i}" for i in range(3400))[:20_000]  # 20,000 characters
+    final = client.predict(prompt, 32, 0.0, 4, "local", api_name="/compare")
+    plain, search, sources = final[0], final[3], final[7]
+    assert "prompt is too long" in plain and "prompt is too long" in search
+    assert "No usable sources" not in search and not sources
+    for text in (plain, search):
+        assert "Error" not in text and "--" not in text
 
 
 def test_api_lists_compare(client):

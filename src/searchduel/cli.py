@@ -165,8 +165,12 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
             col = result[name]
             print(f"== {title} ==")
             print(col["answer"] or "")
+            if col.get("note"):
+                print(col["note"])
             if col.get("error"):
                 print(f"[error] {col['error']}")
+                if col.get("error_detail"):
+                    print(f"[detail] {col['error_detail']}")
             if col.get("ttft_s") is not None:
                 print(
                     f"-- first token {col['ttft_s']:.2f}s, {col['tokens']} tokens, "
@@ -258,6 +262,7 @@ def cmd_context(args: argparse.Namespace, settings: Settings) -> int:
             "notices": trace.notices or [],
             "sources": [asdict(s) for s in ctx.sources],
             "context": ctx.text,
+            "messages": list(ctx.messages),
             "context_tokens": ctx.context_tokens,
             "prompt_tokens": ctx.prompt_tokens,
             "budget_tokens": ctx.budget_tokens,

@@ -59,6 +59,9 @@ COMPARE_CONCURRENCY = 4
 # CPU work (bench engine: searching the local corpus beside the plain column's prefill made the
 # tiny model's first token 2.8x later). Web search takes seconds, so 0.25 s costs it little.
 PLAIN_HEAD_START_S = 0.25
+# How often a page asks the model loader for its stage while the model downloads or loads:
+# half a second reads as live for a download of minutes and costs one tiny request per tick.
+LOAD_POLL_S = 0.5
 # After an answer's first piece (handed out at once), pieces are handed out in batches at most
 # this often: a wake-up of the reading threads per token cost a fast model ~12% of its
 # throughput (bench engine), and no reader sees 30 ms.

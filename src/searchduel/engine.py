@@ -9,10 +9,29 @@ column's first token (at most PLAIN_HEAD_START_S) before its own CPU work, so th
 delays that token. Every column ends with exactly one `done`
 or `error` event; a failure in one column is reported in that column and the other goes on.
 The UI, the CLI and the benchmarks all consume `Engine.run`'s events and compute nothing else.
+
+Decisions, in one place:
+
+- Each column first emits a `prompt` event: the exact messages its model gets and their
+  token count (for the search column: after search and packing). A prompt that cannot fit
+  the window with max_new_tokens is refused in BOTH columns with the same PromptTooLong,
+  before any search (the search column would otherwise only say "no sources").
+- Progress: the search column emits a `status` event as each stage starts (waiting for the
+  plain column's head start, searching with the provider's own name, reading pages "3 of 8
+  ready", chunking, ranking, packing, writing) and `trace.timings` collects milliseconds for
+  search, fetch, chunk, bm25, dense, pack, wait, first_token (prefill and first token),
+  generate and total.
+- Search off is not a failure: the search column ends with a `done` whose data has
+  `skipped: True` and a neutral note; `ask --search off` exits 0.
+- An `error` event's text is `errors.user_message(exc)`, plain words; `data["detail"]` holds
+  str(exc) (and the class name) for the trace's fold-out, the log and `ask --json`.
+- Generated tokens are counted from the backend's Pieces (token ids), never by re-tokenizing
+  the answer; only a backend that yields plain str falls back to counting the text.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -21,12 +40,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .config import PLAIN_HEAD_START_S, SEARCH_HITS, Settings
-from .errors import SearchDuelError, SearchError
+from .errors import PromptTooLong, SearchDuelError, SearchError, user_message
 from .llm.base import Backend
+from .render import stage_message
 from .types import Column, Context, Event, Hit, Message, Page
 
 CORPUS_SCHEME = "corpus://"
+SEARCH_OFF_NOTE = "Search is off for this comparison: only the answer without search runs."
 _END = object()
+log = logging.getLogger("searchduel")
 
 Emit = Callable[[Event], None]
 
@@ -63,6 +85,7 @@ class SearchTrace:
     # milliseconds per stage, in the order they ran: search, fetch, chunk, bm25, dense, pack,
     # wait (for the plain column's head start), first_token, total ...
     timings: dict[str, float] | None = None
+    error: str = ""  # the search's failure in full (class and message), for the fold-out
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -201,8 +224,9 @@ class Engine:
     ) -> Context:
         """Search, read and pack: the exact context the search column's model gets.
 
-        `on_stage(stage, info)` hears each stage start: "chunk", "rank", "pack" (see
-        build_context); `trace.timings` receives the milliseconds of every stage.
+        `on_stage(stage, info)` hears each stage start: "search" {"provider"} as each provider
+        is asked, "fetch" {"ready", "pages"} as each page is read, then "chunk", "rank",
+        "pack" (see build_context); `trace.timings` receives the milliseconds of every stage.
         """
         from .rag.pack import build_context
 
@@ -211,9 +235,10 @@ class Engine:
         trace.query = question
         timings = trace.timings = trace.timings if trace.timings is not None else {}
         notify = on_update or (lambda _t: None)
+        stage = on_stage or (lambda _name, _info: None)
         t0 = time.perf_counter()
         try:
-            outcome = self.chain(settings).search(question, k=SEARCH_HITS)
+            outcome = _search_with_progress(self.chain(settings), question, stage)
         finally:
             trace.search_ms = (time.perf_counter() - t0) * 1000
             timings["search"] = round(trace.search_ms, 1)
@@ -225,10 +250,15 @@ class Engine:
         trace.pages = []
         notify(trace)
 
+        to_read = min(len(outcome.hits), settings.pages)
+
         def on_page(page: Page) -> None:
             trace.pages.append(page_record(page))
+            stage("fetch", {"ready": len(trace.pages), "pages": to_read})
             notify(trace)
 
+        if to_read:
+            stage("fetch", {"ready": 0, "pages": to_read})
         t1 = time.perf_counter()
         pages = self.read_pages(outcome.hits, settings, on_page=on_page, cancel=cancel)
         trace.fetch_ms = (time.perf_counter() - t1) * 1000
@@ -318,9 +348,24 @@ class Engine:
         from .rag.prompts import plain_messages
 
         try:
-            self._generate(plain_messages(prompt), settings, emit, stop, t0)
+            messages = plain_messages(prompt)
+            tokens = self._check_fits(messages, settings)
+            emit(Event("plain", "prompt", "", {"messages": messages, "prompt_tokens": tokens}))
+            self._generate(messages, settings, emit, stop, t0)
         except BaseException as exc:  # never let one column take down the other
-            emit(_error_event(exc))
+            emit(_error_event(exc, "plain"))
+
+    def _check_fits(self, messages: list[Message], settings: Settings) -> int:
+        """The prompt's tokens; PromptTooLong when it and max_new_tokens exceed the window.
+
+        Checked only where counts are exact (a server's estimate over-counts on purpose)."""
+        tokens = self.backend.count_tokens(messages)
+        window = self.backend.context_window
+        if getattr(self.backend, "exact_counts", True) and tokens + settings.max_new_tokens > (
+            window
+        ):
+            raise PromptTooLong(tokens, settings.max_new_tokens, window)
+        return tokens
 
     def _search(
         self,
@@ -331,39 +376,74 @@ class Engine:
         t0: float,
         plain_started: threading.Event | None = None,
     ) -> None:
+        from .rag.prompts import plain_messages
+
         trace = SearchTrace()
+        timings = trace.timings = {}
+
+        def status(stage: str, info: dict[str, Any] | None = None) -> None:
+            info = info or {}
+            emit(
+                Event(
+                    "search",
+                    "status",
+                    "",
+                    {"stage": stage, **info, "message": stage_message(stage, info)},
+                )
+            )
+
+        def send_trace() -> None:
+            emit(Event("search", "trace", "", trace.as_dict()))
+
         try:
             if not settings.providers:
+                trace.notices = [SEARCH_OFF_NOTE]
+                emit(Event("search", "trace", "", {**trace.as_dict(), "off": True}))
                 emit(
                     Event(
                         "search",
-                        "error",
-                        "Search is off (--search off): nothing to compare.",
-                        {"type": "SearchOff"},
+                        "done",
+                        "",
+                        {"answer": "", "skipped": True, "note": SEARCH_OFF_NOTE},
                     )
                 )
                 return
-            emit(
-                Event("search", "status", "", {"stage": "search", "message": "Searching the web…"})
-            )
+            self._check_fits(plain_messages(prompt), settings)  # the question alone must fit
+            status("wait")
+            waited = time.perf_counter()
             if plain_started is not None:
                 plain_started.wait(PLAIN_HEAD_START_S)
+            timings["wait"] = round((time.perf_counter() - waited) * 1000, 1)
             try:
                 ctx = self.context(
                     prompt,
                     settings,
                     trace=trace,
                     cancel=stop,
-                    on_update=lambda t: emit(Event("search", "trace", "", t.as_dict())),
+                    on_update=lambda _t: send_trace(),
+                    on_stage=status,
                 )
             except SearchError as exc:
-                trace.notices = [*(trace.notices or []), str(exc)]
-                emit(Event("search", "trace", "", trace.as_dict()))
+                trace.error = _detail(exc)
+                send_trace()
                 raise
             emit(
                 Event("search", "sources", "", {"sources": list(ctx.sources), "context": ctx.text})
             )
-            emit(Event("search", "trace", "", trace.as_dict()))
+            send_trace()
+            emit(
+                Event(
+                    "search",
+                    "prompt",
+                    "",
+                    {
+                        "messages": list(ctx.messages),
+                        "prompt_tokens": ctx.prompt_tokens,
+                        "context_tokens": ctx.context_tokens,
+                        "budget_tokens": ctx.budget_tokens,
+                    },
+                )
+            )
             if not ctx.sources:
                 emit(
                     Event(
@@ -371,16 +451,32 @@ class Engine:
                         "error",
                         "No usable sources: the search found nothing the model could read, so "
                         "there is no search-grounded answer to show.",
-                        {"type": "NoSources"},
+                        {"type": "NoSources", "detail": "; ".join(trace.notices or [])},
                     )
                 )
                 return
             if stop.is_set():
                 emit(Event("search", "error", "Stopped.", {"type": "Cancelled"}))
                 return
-            self._generate(list(ctx.messages), settings, emit, stop, t0, sources=ctx.sources)
+            status("generate")
+
+            def before_done(done: dict[str, Any]) -> None:  # the trace's last word, then done
+                timings["first_token"] = round(done["prefill_s"] * 1000, 1)
+                timings["generate"] = round(done["generate_s"] * 1000, 1)
+                timings["total"] = round(done["total_s"] * 1000, 1)
+                send_trace()
+
+            self._generate(
+                list(ctx.messages),
+                settings,
+                emit,
+                stop,
+                t0,
+                sources=ctx.sources,
+                before_done=before_done,
+            )
         except BaseException as exc:
-            emit(_error_event(exc))
+            emit(_error_event(exc, "search"))
 
     def _generate(
         self,
@@ -390,12 +486,26 @@ class Engine:
         stop: threading.Event,
         t0: float,
         sources: Sequence[Any] | None = None,
-    ) -> None:
+        before_done: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Stream one answer; emits its tokens and `done`, and returns the `done` data.
+
+        Times: ttft_s and total_s from the run's start (what a visitor waits), prefill_s from
+        this call to the first token (reading the prompt), generate_s for the whole call."""
         # the column name is set by the column's emitter; "plain" here is only a placeholder
-        emit(Event("plain", "status", "", {"stage": "generate", "message": "Generating…"}))
+        emit(
+            Event(
+                "plain",
+                "status",
+                "",
+                {"stage": "generate", "message": stage_message("generate", {})},
+            )
+        )
         start = time.perf_counter()
         first: float | None = None
         parts: list[str] = []
+        counted = 0
+        uncounted = False
         for piece in self.backend.stream(
             messages,
             max_new_tokens=settings.max_new_tokens,
@@ -403,17 +513,27 @@ class Engine:
             seed=settings.seed,
             stop=stop,
         ):
+            n = getattr(piece, "tokens", None)
+            if n is None:
+                uncounted = True
+            else:
+                counted += n
+            if not piece:
+                continue
             if first is None:
                 first = time.perf_counter()
-            parts.append(piece)
-            emit(Event("plain", "token", piece))
+            parts.append(str(piece))
+            emit(Event("plain", "token", str(piece)))
         end = time.perf_counter()
         answer = "".join(parts)
-        tokens = self.backend.count_text_tokens(answer) if answer else 0
+        tokens = counted
+        if uncounted:  # a backend that yields plain str: count the text
+            tokens = self.backend.count_text_tokens(answer) if answer else 0
         gen_s = end - (first or end)
         data: dict[str, Any] = {
             "answer": answer,
             "ttft_s": round((first or end) - t0, 4),
+            "prefill_s": round((first or end) - start, 4),
             "total_s": round(end - t0, 4),
             "generate_s": round(end - start, 4),
             "tokens": tokens,
@@ -425,12 +545,44 @@ class Engine:
 
             data["rendered"] = render_citations(answer, sources)
             data["invalid_citations"] = invalid_citations(answer, len(sources))
+        if before_done is not None:
+            before_done(data)
         emit(Event("plain", "done", "", data))
+        return data
 
 
-def _error_event(exc: BaseException) -> Event:
-    message = str(exc) if isinstance(exc, SearchDuelError) else f"{type(exc).__name__}: {exc}"
-    return Event("plain", "error", message, {"type": type(exc).__name__})
+def _search_with_progress(chain: Any, question: str, stage: Callable[..., None]) -> Any:
+    """chain.search, telling `stage` which provider it asks (chains without the hook: once)."""
+    import inspect
+
+    try:
+        params = inspect.signature(chain.search).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "on_provider" in params:
+        return chain.search(
+            question, k=SEARCH_HITS, on_provider=lambda name: stage("search", {"provider": name})
+        )
+    stage("search", {"provider": ""})
+    return chain.search(question, k=SEARCH_HITS)
+
+
+def _detail(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _error_event(exc: BaseException, column: Column = "plain") -> Event:
+    """The column's one error: plain words for people, the detail for the trace and the log."""
+    if isinstance(exc, SearchDuelError):
+        log.warning("%s column: %s", column, _detail(exc))
+    else:
+        log.error("%s column failed", column, exc_info=exc)
+    return Event(
+        "plain",
+        "error",
+        user_message(exc),
+        {"type": type(exc).__name__, "detail": _detail(exc)},
+    )
 
 
 def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[str, Any]:
@@ -448,6 +600,7 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
             "pages": [],
             "context_tokens": 0,
             "prompt_tokens": 0,
+            "timings": {},
         },
     }
     for ev in events:
@@ -458,7 +611,7 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
             col.update(
                 {
                     k: ev.data[k]
-                    for k in ("answer", "ttft_s", "total_s", "tokens", "tokens_per_s")
+                    for k in ("answer", "ttft_s", "total_s", "tokens", "tokens_per_s", "note")
                     if k in ev.data
                 }
             )
@@ -467,6 +620,10 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
         elif ev.kind == "error":
             col["error"] = ev.text
             col["error_type"] = ev.data.get("type", "")
+            col["error_detail"] = ev.data.get("detail", "")
+        elif ev.kind == "prompt":
+            col["messages"] = ev.data.get("messages", [])
+            col["prompt_tokens"] = ev.data.get("prompt_tokens", 0)
         elif ev.kind == "sources":
             col["sources"] = [
                 {"n": s.n, "title": s.title, "url": s.url, "site": s.site, "kind": s.kind}
@@ -481,6 +638,7 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
                 "pages",
                 "context_tokens",
                 "prompt_tokens",
+                "timings",
             ):
                 col[key] = ev.data.get(key, col.get(key))
     return out
@@ -494,4 +652,6 @@ def _column_summary() -> dict[str, Any]:
         "tokens": 0,
         "tokens_per_s": 0.0,
         "error": None,
+        "messages": [],
+        "prompt_tokens": 0,
     }

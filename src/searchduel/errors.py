@@ -11,6 +11,7 @@
     ├── BackendError           the model backend failed
     │   ├── ModelLoadError     weights or tokenizer could not be loaded
     │   ├── GenerationError    generation raised or the server broke the stream
+    │   │   └── PromptTooLong  the prompt and the answer do not fit the model's window
     │   └── BackendBusy        the shared model's queue is full
     ├── StoreError             the comparison store cannot read or write (names the file)
     │   ├── StoreDisabled      storing is turned off (--store off): nothing kept, no votes
@@ -22,6 +23,10 @@
 
 Third-party errors (httpx, torch, transformers, sqlite3) are converted at module boundaries.
 Only the UI turns these into gr.Error / gr.Warning, and only the CLI turns them into exit codes.
+
+`str(exc)` is the detail for logs, the trace's fold-out and the CLI; `user_message(exc)` is the
+one sentence a visitor of the page reads: plain words, no flag names, no exception class
+names, no errno text.
 """
 
 from __future__ import annotations
@@ -84,6 +89,20 @@ class GenerationError(BackendError):
     """Generation raised, or the server broke the stream."""
 
 
+class PromptTooLong(GenerationError):
+    """The prompt plus the answer's max new tokens exceed the model's context window."""
+
+    def __init__(self, prompt_tokens: int, max_new_tokens: int, window: int):
+        super().__init__(
+            f"This prompt is too long for the model: it takes {prompt_tokens:,} tokens, and with "
+            f"room for an answer of {max_new_tokens:,} that is more than the {window:,} the model "
+            "can read. Shorten the prompt or lower max new tokens."
+        )
+        self.prompt_tokens = prompt_tokens
+        self.max_new_tokens = max_new_tokens
+        self.window = window
+
+
 class BackendBusy(BackendError):
     """The shared model's queue is full."""
 
@@ -126,3 +145,36 @@ class DuplicateVote(StoreError):
 
 class Cancelled(SearchDuelError):
     """A stop request ended the work."""
+
+
+def user_message(exc: BaseException) -> str:
+    """The one plain sentence (or two) shown on the page for `exc`; details stay in str(exc)."""
+    if isinstance(exc, PromptTooLong | Cancelled):
+        return str(exc) if isinstance(exc, PromptTooLong) else "Stopped."
+    if isinstance(exc, BackendBusy):
+        ahead = f" ({exc.ahead} ahead of you)" if exc.ahead else ""
+        return f"The model is busy with other questions{ahead}. Try again in a minute."
+    if isinstance(exc, SearchBlocked):
+        return (
+            "The search engine turned this search away for now (it limits automated "
+            "searches). Try again in a few minutes, or choose another search provider."
+        )
+    if isinstance(exc, SearchUnavailable):
+        return (
+            "The search engine could not be reached, so this column has no sources. Try "
+            "again, or choose another search provider (the offline corpus needs no network)."
+        )
+    if isinstance(exc, SearchUnparseable):
+        return (
+            "The search engine answered with a page this app could not read. Try again "
+            "later, or choose another search provider."
+        )
+    if isinstance(exc, SearchError):
+        return "The search found nothing to look up in this prompt. Try other words."
+    if isinstance(exc, ModelLoadError):
+        return "The model could not be loaded, so nothing can be answered."
+    if isinstance(exc, GenerationError):
+        return "The model stopped with an error while writing this answer. Try again."
+    if isinstance(exc, ConfigError):
+        return "A setting has a value this app cannot use."
+    return "Something went wrong in this column. Try again."

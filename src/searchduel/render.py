@@ -1,10 +1,26 @@
-"""Plain-text and Markdown renderings of events, shared by the UI and the CLI."""
+"""Plain-text and Markdown renderings of events, shared by the UI and the CLI.
+
+Decisions, in one place:
+
+- Text from the model or from pages is never trusted as HTML: `safe_markdown` escapes
+  `& < >` outside code and strips images (a remote image would leak the prompt to its host),
+  so only the anchors built here and Markdown's own links reach the page. Gradio's Markdown
+  gives every link target="_blank" rel="noopener noreferrer" and drops script URLs.
+- Every [n] in the search answer links to source n; its hover (the link title) shows the
+  source's title and address. Offline-corpus sources link to the document served by the app
+  (`corpus_href`), since a corpus:// address opens nothing in a browser.
+- Stage words name the real provider ("Searching the offline corpus…"), never "the web".
+- Trace numbers sit in table cells styled not to wrap (assets/style.css, `.trace-table`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import html
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from .types import Source
 
@@ -14,6 +30,20 @@ PROVIDER_LABELS = {
     "searxng": "SearXNG",
     "local": "offline corpus",
 }
+# what each timing key of SearchTrace.timings means, in the order a run goes through them
+TIMING_LABELS = {
+    "wait": "head start for the plain column",
+    "search": "search",
+    "fetch": "reading pages",
+    "chunk": "splitting into passages",
+    "bm25": "ranking (BM25)",
+    "dense": "ranking (dense)",
+    "pack": "packing sources",
+    "first_token": "prefill and first token",
+    "generate": "writing the answer",
+    "total": "total",
+}
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 
 
 def provider_label(name: str, offline: bool = False) -> str:
@@ -23,69 +53,186 @@ def provider_label(name: str, offline: bool = False) -> str:
     return label
 
 
+def stage_message(stage: str, info: dict[str, Any]) -> str:
+    """The words for a search-column stage as it starts (see Engine's decisions)."""
+    if stage == "wait":
+        return "Letting the answer without search start first…"
+    if stage == "search":
+        name = info.get("provider", "")
+        if name == "local":
+            return "Searching the offline corpus…"
+        return f"Searching {provider_label(name)}…" if name else "Searching…"
+    if stage == "fetch":
+        return f"Reading pages ({info.get('ready', 0)} of {info.get('pages', 0)} ready)…"
+    if stage == "chunk":
+        return f"Splitting {info.get('pages', 0)} pages into passages…"
+    if stage == "rank":
+        return f"Ranking {info.get('passages', 0)} passages…"
+    if stage == "pack":
+        return "Choosing the passages that fit…"
+    return "Writing…"
+
+
 def site_of(url: str) -> str:
     if url.startswith("corpus://"):
         return "offline corpus"
     return urlsplit(url).hostname or ""
 
 
+def _outside_code(text: str, fn: Callable[[str], str]) -> str:
+    out: list[str] = []
+    pos = 0
+    for m in _CODE.finditer(text):
+        out.append(fn(text[pos : m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(fn(text[pos:]))
+    return "".join(out)
+
+
+def safe_markdown(text: str) -> str:
+    """Untrusted Markdown made inert: no HTML (escaped, so it shows as text), no images."""
+    from .rag.cite import strip_images
+
+    return _outside_code(strip_images(text), lambda part: html.escape(part, quote=False))
+
+
+def corpus_href(url: str, corpus_root: str | None) -> str:
+    """A browser address for a source: web URLs as they are, corpus:// through the app."""
+    if url.startswith("corpus://") and corpus_root:
+        rel = url[len("corpus://") :]
+        return "/gradio_api/file=" + quote(f"{corpus_root.rstrip('/')}/{rel}")
+    return url
+
+
+def answer_markdown(
+    answer: str, sources: Sequence[Source] | None, corpus_root: str | None = None
+) -> str:
+    """The answer for the page: made inert, and with sources, each [n] linked to source n."""
+    from .rag.cite import render_citations
+
+    safe = safe_markdown(answer)
+    if sources is None:
+        return safe
+    linked = [
+        replace(s, url=corpus_href(s.url, corpus_root), title=f"{s.title or s.url} — {s.url}")
+        for s in sources
+    ]
+    return render_citations(safe, linked)
+
+
 def search_notice(trace: dict[str, Any] | None) -> str:
-    """One visible line under "Search on": where the sources came from, and any block."""
-    if not trace or not (trace.get("provider") or trace.get("notices")):
+    """One visible line under "Search on": where the sources came from (details: the trace)."""
+    if not trace or not trace.get("provider"):
         return ""
-    parts = []
-    if trace.get("provider"):
-        parts.append(f"via **{provider_label(trace['provider'], trace.get('offline', False))}**")
-    parts += [f"⚠️ {n}" for n in trace.get("notices") or []]
-    return " · ".join(parts)
+    line = f"via **{provider_label(trace['provider'], trace.get('offline', False))}**"
+    if trace.get("notices"):
+        line += " · some providers did not answer (see the trace)"
+    return line
 
 
-def sources_markdown(sources: Sequence[Source]) -> str:
+def sources_markdown(sources: Sequence[Source], corpus_root: str | None = None) -> str:
     if not sources:
         return ""
     lines = ["**Sources** (exactly what the model was given)", ""]
     for s in sources:
         site = site_of(s.url) if s.url.startswith("corpus://") else s.site or site_of(s.url)
         title = _md_escape(s.title or s.url)
-        if s.url.startswith(("http://", "https://")):
-            link = f"[{title}]({s.url})"
+        href = corpus_href(s.url, corpus_root)
+        if href.startswith(("http://", "https://", "/")):
+            link = f'[{title}]({href} "{_md_escape(s.url)}")'
         else:
             link = f"{title} `{s.url}`"
         kind = " — *search snippet only*" if s.kind == "snippet" else ""
-        lines.append(f"{s.n}. {link} · {site}{kind}")
+        lines.append(f"{s.n}. **{_md_escape(site)}** · {link}{kind}")
     return "\n".join(lines)
 
 
-def trace_markdown(trace: dict[str, Any] | None) -> str:
-    if not trace:
-        return "*No search yet.*"
-    lines = [
-        f"**Query:** `{trace.get('query', '')}`  ",
-        f"**Provider:** {provider_label(trace.get('provider', ''), trace.get('offline', False))}"
-        f" · {trace.get('hits', 0)} hits in {trace.get('search_ms', 0):.0f} ms",
+def timings_line(timings: dict[str, float] | None) -> str:
+    """'search 5 ms · reading pages 12 ms · …' in the order of TIMING_LABELS."""
+    if not timings:
+        return ""
+    parts = [
+        f"{label} <span class='num'>{_ms(timings[key])}</span>"
+        for key, label in TIMING_LABELS.items()
+        if key in timings
     ]
-    for notice in trace.get("notices") or []:
-        lines.append(f"\n> ⚠️ {notice}")
+    return " · ".join(parts)
+
+
+def _ms(ms: float) -> str:
+    return f"{ms / 1000:.2f}\u00a0s" if ms >= 1000 else f"{ms:.0f}\u00a0ms"
+
+
+def trace_markdown(trace: dict[str, Any] | None, errors: dict[str, str] | None = None) -> str:
+    """The search trace: query, provider, per-stage times, pages, context and error details."""
+    details = _error_details(errors)
+    if not trace:
+        return ("*No search yet.*" + details) if details else "*No search yet.*"
+    if trace.get("off"):
+        return "*Search is off for this comparison.*" + details
+    lines = [
+        f"**Query:** {_code(trace.get('query', ''))}  ",
+        f"**Provider:** {provider_label(trace.get('provider', ''), trace.get('offline', False))}"
+        f" · {trace.get('hits', 0)} hits",
+    ]
+    timing = timings_line(trace.get("timings"))
+    if timing:
+        lines.append(f"\n**Time:** {timing}")
+    notices = trace.get("notices") or []
+    if notices:
+        lines.append("\n<details><summary>What the providers said</summary>\n")
+        lines += [f"- {html.escape(n, quote=False)}" for n in notices]
+        lines.append("\n</details>")
     pages = trace.get("pages") or []
     if pages:
-        lines += ["", "| # | status | http | ms | bytes | page |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| # | status | http | ms | bytes | page |",
+            "|--:|---|--:|--:|--:|---|",
+        ]
         for i, p in enumerate(pages, 1):
             status = p["status"] + (" (snippet)" if p.get("from_snippet") else "")
             reason = f" — {_md_escape(p['reason'])}" if p.get("reason") else ""
             lines.append(
                 f"| {i} | {status} | {p.get('http_status') or ''} | {p.get('ms', 0):.0f} | "
-                f"{p.get('bytes', 0)} | {_md_escape(p['url'])}{reason} |"
+                f"{p.get('bytes', 0):,} | {_md_escape(p['url'])}{reason} |"
             )
     if trace.get("budget_tokens"):
         lines.append(
-            f"\n**Context:** {trace.get('context_tokens', 0)} tokens of sources "
-            f"(budget {trace['budget_tokens']}), prompt {trace.get('prompt_tokens', 0)} tokens"
+            f"\n**Context:** {trace.get('context_tokens', 0):,} tokens of sources "
+            f"(budget {trace['budget_tokens']:,}), prompt {trace.get('prompt_tokens', 0):,} tokens"
         )
-    return "\n".join(lines)
+    return "\n".join(lines) + details
+
+
+def _error_details(errors: dict[str, str] | None) -> str:
+    if not errors:
+        return ""
+    body = "\n".join(f"- **{column}:** {_code(detail)}" for column, detail in errors.items())
+    return f"\n\n<details><summary>Error details</summary>\n\n{body}\n\n</details>"
+
+
+def prompt_markdown(data: dict[str, Any] | None, empty: str = "*Not sent yet.*") -> str:
+    """The exact messages one column's model received, with their token counts."""
+    if not data:
+        return empty
+    counts = [f"{data.get('prompt_tokens', 0):,} prompt tokens"]
+    if data.get("context_tokens"):
+        counts.append(
+            f"{data['context_tokens']:,} of them sources (budget {data.get('budget_tokens', 0):,})"
+        )
+    out = [f"**{', '.join(counts)}**"]
+    for m in data.get("messages") or []:
+        fence = "````"
+        while fence in m["content"]:
+            fence += "`"
+        out += ["", f"**{m['role']}**", "", f"{fence}text\n{m['content']}\n{fence}"]
+    return "\n".join(out)
 
 
 def stats_line(done: dict[str, Any] | None) -> str:
-    if not done:
+    if not done or done.get("skipped"):
         return ""
     return (
         f"first token {done.get('ttft_s', 0):.2f} s · {done.get('tokens', 0)} tokens · "
@@ -94,5 +241,11 @@ def stats_line(done: dict[str, Any] | None) -> str:
     )
 
 
+def _code(text: str) -> str:
+    """A code span that holds any text (backticks become quotes)."""
+    return "`" + text.replace("`", "'") + "`"
+
+
 def _md_escape(text: str) -> str:
+    text = html.escape(text, quote=False)
     return text.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")

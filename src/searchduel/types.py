@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 Column = Literal["plain", "search"]
 Message = dict[str, str]  # a chat message: {"role": "system"|"user"|"assistant", "content": str}
-EventKind = Literal["status", "sources", "trace", "token", "done", "error"]
+EventKind = Literal["status", "prompt", "sources", "trace", "token", "done", "error"]
 
 # Page.status values; the fetcher, the CLI and the UI all use these names.
 PAGE_STATUSES = (
@@ -105,12 +105,14 @@ class Event:
     """One thing that happened in one column. The UI, CLI and bench only render these.
 
     kind:
-      status   data={"stage": str, "message": str}
+      status   data={"stage": str, "message": str, ...the stage's numbers}
+      prompt   data={"messages": [...], "prompt_tokens": int, (search) "context_tokens", ...}
       trace    data={"query":..., "provider":..., "pages": [...], "notice": ...} (search column)
       sources  data={"sources": [Source, ...], "context": the packed sources block, verbatim}
       token    text=the new piece of answer text
-      done     data={"answer", "ttft_s", "total_s", "tokens", "tokens_per_s"}
-      error    text=human message, data={"type": exception class name}
+      done     data={"answer", "ttft_s", "prefill_s", "total_s", "tokens", "tokens_per_s"}, or
+               for search off {"answer": "", "skipped": True, "note": str}
+      error    text=plain words for people, data={"type": class name, "detail": str(exc)}
     """
 
     column: Column

@@ -8,14 +8,32 @@ from typing import Protocol, runtime_checkable
 
 from ..types import Message
 
-__all__ = ["Backend", "Message"]
+__all__ = ["Backend", "Message", "Piece"]
+
+
+class Piece(str):
+    """A piece of streamed answer text that knows how many generated tokens it holds.
+
+    Backends that see token ids (transformers) or one token per streamed chunk (OpenAI
+    servers) yield Pieces, so the engine counts generated tokens instead of re-tokenizing
+    the answer (which can differ: 34 counted for 32 generated). A Piece may be empty when
+    the last tokens decode to no text; a plain str yielded instead means "not counted".
+    """
+
+    tokens: int
+
+    def __new__(cls, text: str, tokens: int = 1) -> Piece:
+        piece = super().__new__(cls, text)
+        piece.tokens = tokens
+        return piece
 
 
 @runtime_checkable
 class Backend(Protocol):
     """A chat model that streams text.
 
-    `stream` yields pieces of the answer as they are generated. It raises GenerationError
+    `stream` yields pieces of the answer as they are generated (Pieces where it can count
+    them). It raises GenerationError
     (never hangs) if generation fails, and stops early, without raising, once `stop` is set.
     Both columns call it with the same decoding settings; temperature 0 means greedy.
     `count_tokens` counts the whole chat prompt as the model will see it (template included),

@@ -38,7 +38,7 @@ import httpx
 
 from ..config import DEFAULT_CONTEXT_WINDOW
 from ..errors import BackendBusy, BackendError, ConfigError, GenerationError, ModelLoadError
-from .base import Message
+from .base import Message, Piece
 from .tokens import ChatTokenCounter, CountsThroughCounter, EstimateTokenCounter, load_tokenizer
 
 if TYPE_CHECKING:
@@ -438,7 +438,7 @@ class _StreamState:
             content = delta.get("content") if isinstance(delta, dict) else None
             if isinstance(content, str) and content:
                 self.chars += len(content)
-                yield content
+                yield Piece(content, tokens=1)  # servers stream one token per chunk
             if choice.get("finish_reason"):
                 self.finished = True
 

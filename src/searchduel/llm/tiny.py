@@ -2,7 +2,8 @@
 
 The architecture (Phi3ForCausalLM), the special tokens and the chat template are Phi-3's, so
 every code path (loading a folder, templating, streaming, budgets) is the real one; only the
-weights are random, so the text it writes is noise.
+weights are random, so the text it writes is noise. Its config.json carries
+`"searchduel_test_model": true`, and the app shows a banner saying so.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def build_tiny_model(
         pad_token_id=fast.convert_tokens_to_ids("<|endoftext|>"),
         tie_word_embeddings=False,
     )
+    # the mark the app reads to warn that answers are noise (TransformersBackend.test_model)
+    config.searchduel_test_model = True
     model = Phi3ForCausalLM(config)
     # Random logits would often pick <|end|> first and stop; zeroing the special tokens' output
     # rows keeps them out of greedy picks, so answers run to max_new_tokens and tests can

@@ -12,13 +12,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..config import COMPARE_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, STREAM_FLUSH_S, Settings
-from ..errors import BackendBusy, Cancelled, GenerationError, ModelLoadError
-from .base import Message
+from ..errors import BackendBusy, Cancelled, GenerationError, ModelLoadError, PromptTooLong
+from .base import Message, Piece
 from .tokens import ChatTokenCounter, CountsThroughCounter, load_tokenizer
 
 # Streams that may generate at once on one model. On a CPU more only share the same cores;
@@ -35,15 +35,79 @@ def pick_quantization(requested: str, cuda: bool) -> str:
     return "4bit" if requested == "auto" else requested
 
 
-def load_model(name_or_path: str, quantize: str = "auto") -> tuple[Any, Any, str]:
+# Files a hub snapshot needs: config, tokenizer and safetensors weights. Pickled weights
+# (.bin/.pt), GGUF and ONNX exports are skipped: Phi-3-mini ships safetensors, and fetching
+# both formats would double its 7.6 GB download.
+HUB_IGNORE = ["*.bin", "*.pt", "*.pth", "*.gguf", "*.onnx", "*.onnx_data", "*.h5", "*.msgpack"]
+
+Progress = Callable[..., None]  # progress(stage, done=bytes, total=bytes)
+
+
+def download_progress_class(progress: Progress) -> type:
+    """A tqdm class for huggingface_hub's snapshot_download that reports bytes, prints nothing.
+
+    snapshot_download aggregates every file's bytes into one bar with unit "B" (its total
+    grows as files start); each update and refresh reports (done, total) as "downloading".
+    """
+    import io
+
+    from tqdm.auto import tqdm
+
+    class _Progress(tqdm):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.pop("name", None)
+            kwargs["file"] = io.StringIO()
+            kwargs["disable"] = False
+            super().__init__(*args, **kwargs)
+
+        def _report(self) -> None:
+            if self.unit == "B" and str(self.desc).startswith("Reconstruct"):
+                progress("downloading", done=int(self.n), total=int(self.total or 0))
+
+        def update(self, n: float | None = 1) -> bool | None:
+            out = super().update(n)
+            self._report()
+            return out
+
+        def refresh(self, *args: Any, **kwargs: Any) -> None:
+            super().refresh(*args, **kwargs)
+            self._report()
+
+    return _Progress
+
+
+def fetch_snapshot(repo_id: str, progress: Progress | None = None) -> str:
+    """The local folder of a hub model: the cache's copy, downloaded first when missing."""
+    from huggingface_hub import snapshot_download
+
+    kwargs: dict[str, Any] = {"ignore_patterns": HUB_IGNORE}
+    if progress is not None:
+        kwargs["tqdm_class"] = download_progress_class(progress)
+    return snapshot_download(repo_id, **kwargs)
+
+
+def load_model(
+    name_or_path: str, quantize: str = "auto", progress: Progress | None = None
+) -> tuple[Any, Any, str]:
     """Load (model, tokenizer, quantization) from a hub id or a local folder; one code path.
 
-    On CUDA the default is 4-bit NF4 (bitsandbytes), with bf16 compute where supported. On CPU
-    nothing is quantized: bitsandbytes imports there too, so CUDA is checked, not exceptions.
+    A hub id is first fetched into the hub cache (`fetch_snapshot`, reporting bytes to
+    `progress`), then loaded from that folder exactly like a local one. On CUDA the default is
+    4-bit NF4 (bitsandbytes), with bf16 compute where supported. On CPU nothing is quantized:
+    bitsandbytes imports there too, so CUDA is checked, not exceptions.
     """
     import torch
     from transformers import AutoModelForCausalLM
 
+    report = progress or (lambda *_a, **_k: None)
+    folder = name_or_path
+    if not Path(name_or_path).expanduser().exists():
+        report("downloading", done=0, total=0)
+        try:
+            folder = fetch_snapshot(name_or_path, progress)
+        except Exception as exc:  # hub errors: offline, unknown id, gated ...
+            raise ModelLoadError(f"could not fetch the model {name_or_path!r}: {exc}") from exc
+    report("loading")
     cuda = torch.cuda.is_available()
     quant = pick_quantization(quantize, cuda)
     kwargs: dict[str, Any] = {}
@@ -65,9 +129,9 @@ def load_model(name_or_path: str, quantize: str = "auto") -> tuple[Any, Any, str
             )
     else:
         kwargs["dtype"] = torch.float32  # bf16 matmuls are slow on most CPUs
-    tokenizer = load_tokenizer(name_or_path)
+    tokenizer = load_tokenizer(folder)
     try:
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     except Exception as exc:  # OSError, ValueError, ImportError ... from transformers
         where = "folder" if Path(name_or_path).exists() else "hub id"
         raise ModelLoadError(f"could not load the model {where} {name_or_path!r}: {exc}") from exc
@@ -208,14 +272,18 @@ class TransformersBackend(CountsThroughCounter):
             getattr(model.config, "max_position_embeddings", 0) or DEFAULT_CONTEXT_WINDOW
         )
         self.quantization = quantization
+        # a random-weight test model (`python -m searchduel tiny-model`) says so in its config
+        self.test_model = bool(getattr(model.config, "searchduel_test_model", False))
         self.counter = ChatTokenCounter(tokenizer)
         if max_streams is None:
             max_streams = GPU_STREAMS if self.device.type == "cuda" else CPU_STREAMS
         self.gate = _Gate(max_streams, queue_size)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TransformersBackend:
-        model, tokenizer, quant = load_model(settings.model, settings.quantize)
+    def from_settings(
+        cls, settings: Settings, progress: Progress | None = None
+    ) -> TransformersBackend:
+        model, tokenizer, quant = load_model(settings.model, settings.quantize, progress)
         return cls(
             model,
             tokenizer,
@@ -228,6 +296,19 @@ class TransformersBackend(CountsThroughCounter):
     @property
     def device(self) -> Any:
         return next(self.model.parameters()).device
+
+    @property
+    def precision(self) -> str:
+        """How the weights are held, for people: "4-bit NF4 on CUDA", "bf16 on CUDA", "fp32 on
+        CPU"."""
+        device = "CUDA" if self.device.type == "cuda" else self.device.type.upper()
+        if self.quantization == "4bit":
+            return f"4-bit NF4 on {device}"
+        if self.quantization == "8bit":
+            return f"8-bit on {device}"
+        dtype = str(getattr(self.model, "dtype", "")).replace("torch.", "")
+        short = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(dtype, dtype)
+        return f"{short} on {device}"
 
     def stream(
         self,
@@ -287,10 +368,7 @@ def _stream(
 
     ids = backend.counter.prompt_ids(messages)
     if len(ids) + max_new_tokens > backend.context_window:
-        raise GenerationError(
-            f"the prompt takes {len(ids)} tokens and the answer {max_new_tokens}; the model "
-            f"reads at most {backend.context_window}. Shorten the prompt or lower max new tokens."
-        )
+        raise PromptTooLong(len(ids), max_new_tokens, backend.context_window)
     halt = threading.Event()  # set by the caller's stop or when the reader goes away
     if stop is not None and stop.is_set():
         return
@@ -318,6 +396,7 @@ def _stream(
     thread = threading.Thread(target=work, name="generate", daemon=True)
     thread.start()
     last_yield = -STREAM_FLUSH_S
+    pending = 0  # generated ids not yet counted in a yielded Piece
     try:
         while True:
             try:
@@ -338,9 +417,11 @@ def _stream(
                 except queue.Empty:
                     break
             ids = [i for step in items if isinstance(step, list) for i in step]
+            pending += len(ids)
             text = decoder.feed(ids, final=items[-1] is _END)
-            if text:
-                yield text
+            if text or (items[-1] is _END and pending):
+                yield Piece(text, tokens=pending)  # "" when the last ids decode to nothing
+                pending = 0
                 last_yield = time.perf_counter()
             if isinstance(items[-1], BaseException):
                 raise GenerationError(f"generation failed: {items[-1]}") from items[-1]

@@ -226,11 +226,18 @@ class SearchChain:
 
     # --- public -------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = SEARCH_HITS) -> SearchOutcome:
+    def search(
+        self,
+        query: str,
+        k: int = SEARCH_HITS,
+        *,
+        on_provider: Callable[[str], None] | None = None,
+    ) -> SearchOutcome:
         """Hits for query from the first provider that has some.
 
         Raises SearchError (SearchBlocked if any provider blocked) when no provider
-        answered; the message lists what each one did.
+        answered; the message lists what each one did. `on_provider(name)` hears each
+        provider's name just before it is asked (not for cached or coalesced answers).
         """
         cleaned = clean_query(query)
         if not cleaned:
@@ -248,7 +255,7 @@ class SearchChain:
         if not leader:
             return self._await(flight)
         try:
-            outcome = self._run(cleaned, k)
+            outcome = self._run(cleaned, k, on_provider)
             flight.outcome = outcome
             if outcome.hits and not outcome.offline:
                 with self._lock:
@@ -285,7 +292,9 @@ class SearchChain:
 
     # --- one search -----------------------------------------------------------------------
 
-    def _run(self, query: str, k: int) -> SearchOutcome:
+    def _run(
+        self, query: str, k: int, on_provider: Callable[[str], None] | None = None
+    ) -> SearchOutcome:
         start = self._clock()
         notices: list[str] = []
         attempts: list[Attempt] = []
@@ -315,6 +324,8 @@ class SearchChain:
                 notices.append(f"{label} skipped: too many searches are queued for it")
                 errors.append(SearchUnavailable(notices[-1], provider=name))
                 continue
+            if on_provider is not None:
+                on_provider(name)
             try:
                 hits = self._call(provider, query, k, start, attempts, notices, probe)
             except SearchError as exc:

@@ -1,0 +1,104 @@
+"""What the page shows: inert model text, linked citations, one message, stage words, times."""
+
+from __future__ import annotations
+
+from searchduel.render import (
+    answer_markdown,
+    corpus_href,
+    prompt_markdown,
+    safe_markdown,
+    search_notice,
+    sources_markdown,
+    stage_message,
+    trace_markdown,
+)
+from searchduel.types import Source
+
+SOURCES = [
+    Source(1, "Skagway guide", "https://example.org/skagway", site="example.org"),
+    Source(2, "Juneau", "corpus://juneau-alaska.md", kind="corpus"),
+]
+
+
+def test_model_text_cannot_inject_html_or_images():
+    text = (
+        'Hi <script>alert(1)</script> <img src="https://evil.test/x.png"> ![x](https://e.t/y.png)'
+    )
+    out = safe_markdown(text)
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "evil.test" not in out and "e.t/y.png" not in out
+    assert safe_markdown("use `<b>` here") == "use `<b>` here", "code is left as code"
+
+
+def test_each_citation_links_to_its_source_with_title_and_address():
+    out = answer_markdown("Skagway [1] and Juneau [2], not [7].", SOURCES, "/srv/corpus")
+    assert '[[1]](https://example.org/skagway "Skagway guide — https://example.org/skagway")' in out
+    assert "[[2]](/gradio_api/file=/srv/corpus/juneau-alaska.md" in out
+    assert "corpus://juneau-alaska.md" in out, "the hover names the source's own address"
+    assert "[7?]" in out
+    assert corpus_href("https://a.b/c", "/srv") == "https://a.b/c"
+
+
+def test_sources_show_site_and_title():
+    out = sources_markdown(SOURCES, "/srv/corpus")
+    assert "1. **example.org** · [Skagway guide](https://example.org/skagway" in out
+    assert "2. **offline corpus** · [Juneau](/gradio_api/file=/srv/corpus/juneau-alaska.md" in out
+
+
+def test_stage_words_name_the_real_provider():
+    assert stage_message("search", {"provider": "local"}) == "Searching the offline corpus…"
+    assert stage_message("search", {"provider": "duckduckgo"}) == "Searching DuckDuckGo…"
+    assert stage_message("fetch", {"ready": 3, "pages": 8}) == "Reading pages (3 of 8 ready)…"
+    assert stage_message("rank", {"passages": 142}) == "Ranking 142 passages…"
+    assert stage_message("generate", {}) == "Writing…"
+
+
+def test_a_failure_is_said_once_and_its_detail_only_in_the_fold_out():
+    trace = {"query": "q", "provider": "", "notices": [], "pages": [], "timings": {"search": 5}}
+    detail = "SearchUnavailable: duckduckgo: ConnectError: [Errno -2] Name or service not known"
+    assert search_notice(trace) == "", "nothing under the header when the search failed"
+    out = trace_markdown(trace, {"search on": detail})
+    assert out.count("Errno -2") == 1 and "<details><summary>Error details" in out
+
+
+def test_the_trace_times_every_stage_without_wrapping_numbers():
+    timings = {
+        "wait": 250,
+        "search": 5,
+        "fetch": 12,
+        "chunk": 3,
+        "bm25": 4,
+        "dense": 1500,
+        "pack": 2,
+        "first_token": 310,
+        "generate": 4000,
+        "total": 6100,
+    }
+    out = trace_markdown({"query": "q", "provider": "local", "offline": True, "timings": timings})
+    for words in (
+        "head start for the plain column",
+        "ranking (dense)",
+        "prefill and first token",
+        "total",
+    ):
+        assert words in out
+    assert "1.50\u00a0s" in out and "250\u00a0ms" in out, "a number and its unit never part"
+
+
+def test_search_off_and_fallbacks_are_notes_not_errors():
+    assert "Search is off" in trace_markdown({"off": True})
+    fell_back = {"provider": "local", "offline": True, "notices": ["DuckDuckGo: blocked"]}
+    line = search_notice(fell_back)
+    assert "offline corpus" in line and "see the trace" in line and "blocked" not in line
+
+
+def test_the_prompt_fold_out_shows_every_message_and_its_tokens():
+    data = {
+        "messages": [{"role": "user", "content": "Sources ````x```` and question"}],
+        "prompt_tokens": 1234,
+        "context_tokens": 900,
+        "budget_tokens": 1000,
+    }
+    out = prompt_markdown(data)
+    assert "1,234 prompt tokens" in out and "900 of them sources (budget 1,000)" in out
+    assert "Sources ````x```` and question" in out and "`````text" in out
