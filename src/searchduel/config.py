@@ -281,18 +281,6 @@ class Settings:
             raise ConfigError(_bad(SPEC_BY_NAME["temperature"], self.temperature, "0 to 2"))
         if not 0 < self.port < 65536:
             raise ConfigError(_bad(SPEC_BY_NAME["port"], self.port, "1 to 65535"))
-        if self.backend == "transformers":
-            for name in ("model", "tokenizer"):
-                value = getattr(self, name)
-                if value and looks_like_path(value) and not Path(value).expanduser().is_dir():
-                    raise ConfigError(
-                        _bad(
-                            SPEC_BY_NAME[name],
-                            value,
-                            "no such folder (a local model folder must exist; a hub id looks "
-                            "like owner/name)",
-                        )
-                    )
         if self.backend == "openai" and not self.base_url:
             raise ConfigError(
                 "--backend openai needs a server: set --base-url or SEARCHDUEL_BASE_URL "
@@ -344,7 +332,26 @@ class Settings:
             values["port"] = _convert(
                 SPEC_BY_NAME["port"], environ["GRADIO_SERVER_PORT"], "GRADIO_SERVER_PORT"
             )
-        return cls(**values)
+        settings = cls(**values)
+        settings.check_local_paths()
+        return settings
+
+    def check_local_paths(self) -> None:
+        """A --model / --tokenizer given as a path must exist: said here, before a hub lookup
+        turns the typo into a network error. (The page explains the same case when a folder
+        vanishes after start-up.)"""
+        if self.backend == "transformers":
+            for name in ("model", "tokenizer"):
+                value = getattr(self, name)
+                if value and looks_like_path(value) and not Path(value).expanduser().is_dir():
+                    raise ConfigError(
+                        _bad(
+                            SPEC_BY_NAME[name],
+                            value,
+                            "no such folder (a local model folder must exist; a hub id looks "
+                            "like owner/name)",
+                        )
+                    )
 
 
 def default_data_dir() -> str:
