@@ -50,6 +50,14 @@ SEARCH_BUDGET_S = 20.0
 BLOCK_COOLDOWN_S = 900.0
 SEARCH_CACHE_TTL_S = 900.0  # same query within 15 min: results barely change, requests cost
 PROVIDER_SPACING_S = 1.0  # least gap between two requests to one provider (politeness)
+# --- Limits on what one request may ask (inputs.py enforces them for the UI, API and CLI) --
+# A question is a sentence or a paragraph; 2,000 characters (~500 tokens) leaves the 4k window
+# room for the sources and the answer, and refuses the 1 MB paste before it costs anything.
+MAX_PROMPT_CHARS = 2000
+# Most new tokens a request may ask for: a quarter of Phi-3-mini's 4k window, so the prompt
+# and ~2k tokens of sources still fit; the page's slider goes higher, the server lowers it.
+MAX_NEW_TOKENS_CAP = 1024
+PAGES_CAP = 10  # pages one request may ask to read: DuckDuckGo's first page of results
 QUEUE_SIZE = 16  # requests waiting for the shared local model before "busy"
 # Comparisons the app runs at once; each runs two streams and the backend gate queues those
 # beyond its slots, so the gate always has room for 2 x this many streams on top of QUEUE_SIZE
@@ -172,6 +180,14 @@ SPECS: tuple[Spec, ...] = (
         env_aliases=(ENV_PREFIX + "ALLOW_ADDRESSES",),
     ),
     Spec("queue_size", QUEUE_SIZE, "requests that may wait for the local model", int),
+    Spec("max_prompt_chars", MAX_PROMPT_CHARS, "longest question accepted, in characters", int),
+    Spec(
+        "max_new_tokens_cap",
+        MAX_NEW_TOKENS_CAP,
+        "most new tokens a request may ask for (higher asks are lowered to it)",
+        int,
+    ),
+    Spec("pages_cap", PAGES_CAP, "most pages a request may ask to read", int),
     Spec("host", "127.0.0.1", "address app.py listens on (0.0.0.0 on Spaces)"),
     Spec("port", 7860, "port app.py listens on (GRADIO_SERVER_PORT also works)", int),
 )
@@ -205,6 +221,9 @@ class Settings:
     dense: bool = True
     allow_address: tuple[str, ...] = ()
     queue_size: int = QUEUE_SIZE
+    max_prompt_chars: int = MAX_PROMPT_CHARS
+    max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP
+    pages_cap: int = PAGES_CAP
     host: str = "127.0.0.1"
     port: int = 7860
 
@@ -230,6 +249,9 @@ class Settings:
             "enough_pages",
             "max_page_bytes",
             "queue_size",
+            "max_prompt_chars",
+            "max_new_tokens_cap",
+            "pages_cap",
         )
         for name in positive:
             if getattr(self, name) <= 0:

@@ -263,9 +263,15 @@ class Engine:
     ) -> Iterator[Event]:
         """Both columns for one prompt, interleaved as they happen.
 
-        Closing the iterator (a UI Stop, a dropped client) stops both columns.
+        Closing the iterator (a UI Stop, a dropped client) stops both columns. A prompt or
+        options the server will not take raise InvalidInput before anything starts (inputs.py).
         """
-        settings = (options or RunOptions()).apply(self.settings)
+        from .inputs import check_request
+
+        request = check_request(prompt, options, self.settings)
+        prompt, settings = request.prompt, request.options.apply(self.settings)
+        for note in request.notes:
+            yield Event("plain", "status", "", {"stage": "input", "message": note})
         stop = stop or threading.Event()
         events: queue.Queue = queue.Queue()
         t0 = time.perf_counter()
@@ -407,7 +413,9 @@ class Engine:
             emit(Event("plain", "token", piece))
         end = time.perf_counter()
         answer = "".join(parts)
-        tokens = self.backend.count_text_tokens(answer) if answer else 0
+        tokens = _reported_tokens(self.backend)
+        if tokens is None:
+            tokens = self.backend.count_text_tokens(answer) if answer else 0
         gen_s = end - (first or end)
         data: dict[str, Any] = {
             "answer": answer,
@@ -424,6 +432,13 @@ class Engine:
             data["rendered"] = render_citations(answer, sources)
             data["invalid_citations"] = invalid_citations(answer, len(sources))
         emit(Event("plain", "done", "", data))
+
+
+def _reported_tokens(backend: Backend) -> int | None:
+    """The answer's tokens as the model server counted them (openai backend), if it said."""
+    usage = getattr(backend, "last_usage", None)
+    reported = usage() if callable(usage) else None
+    return reported.get("completion_tokens") if reported else None
 
 
 def _error_event(exc: BaseException) -> Event:
