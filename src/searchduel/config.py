@@ -188,6 +188,12 @@ SPECS: tuple[Spec, ...] = (
         int,
     ),
     Spec("pages_cap", PAGES_CAP, "most pages a request may ask to read", int),
+    Spec(
+        "log_prompts",
+        False,
+        "put the prompt's text in the per-comparison log line (off: its length only)",
+        _parse_bool,
+    ),
     Spec("host", "127.0.0.1", "address app.py listens on (0.0.0.0 on Spaces)"),
     Spec("port", 7860, "port app.py listens on (GRADIO_SERVER_PORT also works)", int),
 )
@@ -224,6 +230,7 @@ class Settings:
     max_prompt_chars: int = MAX_PROMPT_CHARS
     max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP
     pages_cap: int = PAGES_CAP
+    log_prompts: bool = False
     host: str = "127.0.0.1"
     port: int = 7860
 

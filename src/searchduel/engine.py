@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .config import PLAIN_HEAD_START_S, SEARCH_HITS, Settings
-from .errors import SearchDuelError, SearchError
+from .errors import SearchError
 from .llm.base import Backend
+from .logs import ComparisonLog
 from .types import Column, Context, Event, Hit, Message, Page
 
 CORPUS_SCHEME = "corpus://"
@@ -270,6 +271,7 @@ class Engine:
 
         request = check_request(prompt, options, self.settings)
         prompt, settings = request.prompt, request.options.apply(self.settings)
+        record = ComparisonLog(prompt, settings, self.backend)
         for note in request.notes:
             yield Event("plain", "status", "", {"stage": "input", "message": note})
         stop = stop or threading.Event()
@@ -312,11 +314,13 @@ class Engine:
                     finished += 1
                 if event.column == "plain" and event.kind in ("token", "done", "error"):
                     plain_started.set()
+                record.see(event)
                 yield event
         finally:
             stop.set()
             for w in workers:
                 w.join(timeout=5)
+            record.close()
 
     def _plain(
         self, prompt: str, settings: Settings, emit: Emit, stop: threading.Event, t0: float
@@ -442,8 +446,11 @@ def _reported_tokens(backend: Backend) -> int | None:
 
 
 def _error_event(exc: BaseException) -> Event:
-    message = str(exc) if isinstance(exc, SearchDuelError) else f"{type(exc).__name__}: {exc}"
-    return Event("plain", "error", message, {"type": type(exc).__name__})
+    """The column's error event: a message fit for the user; the traceback goes to the log."""
+    from .logs import log_failure, public_message
+
+    log_failure(exc)
+    return Event("plain", "error", public_message(exc), {"type": type(exc).__name__})
 
 
 def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[str, Any]:
