@@ -58,6 +58,10 @@ MAX_PROMPT_CHARS = 2000
 # and ~2k tokens of sources still fit; the page's slider goes higher, the server lowers it.
 MAX_NEW_TOKENS_CAP = 1024
 PAGES_CAP = 10  # pages one request may ask to read: DuckDuckGo's first page of results
+# Comparisons one client (address) may start per minute. A comparison takes 10-60 s on a CPU
+# Space, so a person reading answers starts a few a minute; a script looping on /compare is
+# held to the same pace and the queue stays free for others.
+RATE_LIMIT = 6
 QUEUE_SIZE = 16  # requests waiting for the shared local model before "busy"
 # Comparisons the app runs at once; each runs two streams and the backend gate queues those
 # beyond its slots, so the gate always has room for 2 x this many streams on top of QUEUE_SIZE
@@ -189,6 +193,15 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("pages_cap", PAGES_CAP, "most pages a request may ask to read", int),
     Spec(
+        "rate_limit", RATE_LIMIT, "comparisons one client may start per minute (0 = no limit)", int
+    ),
+    Spec(
+        "proxy_hops",
+        -1,
+        "trusted proxies in front of the app, for the client address; -1 = 1 on Spaces, else 0",
+        int,
+    ),
+    Spec(
         "log_prompts",
         False,
         "put the prompt's text in the per-comparison log line (off: its length only)",
@@ -230,6 +243,8 @@ class Settings:
     max_prompt_chars: int = MAX_PROMPT_CHARS
     max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP
     pages_cap: int = PAGES_CAP
+    rate_limit: int = RATE_LIMIT
+    proxy_hops: int = -1
     log_prompts: bool = False
     host: str = "127.0.0.1"
     port: int = 7860
@@ -266,6 +281,10 @@ class Settings:
         for name in ("page_deadline", "phase_deadline"):
             if getattr(self, name) <= 0:
                 raise ConfigError(_bad(SPEC_BY_NAME[name], getattr(self, name), "seconds above 0"))
+        if self.rate_limit < 0:
+            raise ConfigError(_bad(SPEC_BY_NAME["rate_limit"], self.rate_limit, "0 or more"))
+        if self.proxy_hops < -1:
+            raise ConfigError(_bad(SPEC_BY_NAME["proxy_hops"], self.proxy_hops, "-1 or more"))
         if self.temperature < 0 or self.temperature > 2:
             raise ConfigError(_bad(SPEC_BY_NAME["temperature"], self.temperature, "0 to 2"))
         if not 0 < self.port < 65536:

@@ -3,6 +3,7 @@
     SearchDuelError
     ├── ConfigError            a setting has a bad value (names the variable and valid values)
     ├── InvalidInput           a request's prompt or options are unusable (nothing was started)
+    ├── RateLimited            one client asked too often (says when to try again)
     ├── SearchError            the search stage could not produce hits
     │   ├── SearchBlocked      the provider refused us (bot challenge, 403/418/429, ...)
     │   ├── SearchUnavailable  network failure, timeout, 5xx, provider not configured
@@ -37,6 +38,14 @@ class InvalidInput(SearchDuelError, ValueError):
     def __init__(self, message: str, *, field: str = ""):
         super().__init__(message)
         self.field = field
+
+
+class RateLimited(SearchDuelError):
+    """One client started more comparisons than the rate limit allows."""
+
+    def __init__(self, message: str, *, retry_after: float = 0.0):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SearchError(SearchDuelError):
