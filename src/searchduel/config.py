@@ -40,6 +40,9 @@ PER_HOST_CONNECTIONS = 2  # requests at once to one host: polite, and results ra
 PAGE_CACHE_TTL_S = 600.0  # page lifetime without Cache-Control: one session's follow-up questions
 PAGE_CACHE_MAX_TTL_S = 3600.0  # cap on a server's max-age: search answers should stay fresh
 PAGE_CACHE_ENTRIES = 256  # ~32 questions' worth of pages; extracted text is ~10-50 KB each
+# ...and at most this many bytes of page text: 256 typical pages take ~8 MB, but a page's text
+# may be up to MAX_PAGE_BYTES, so entries alone would allow ~500 MB on a public Space.
+PAGE_CACHE_BYTES = 32_000_000
 SEARCH_TIMEOUT_S = 8.0  # one provider request
 SEARCH_HITS = 10  # hits requested from the provider
 # The whole provider chain for one query (fallbacks and the one retry included): a block is
@@ -49,6 +52,9 @@ SEARCH_BUDGET_S = 20.0
 # typically lifts after minutes, and hammering it meanwhile extends the ban.
 BLOCK_COOLDOWN_S = 900.0
 SEARCH_CACHE_TTL_S = 900.0  # same query within 15 min: results barely change, requests cost
+# Search results kept, in bytes of text: ten hits are ~3 KB, so 256 queries take < 1 MB; the
+# cap stops hostile result pages (huge titles and snippets) from growing the cache.
+SEARCH_CACHE_BYTES = 4_000_000
 PROVIDER_SPACING_S = 1.0  # least gap between two requests to one provider (politeness)
 # --- Limits on what one request may ask (inputs.py enforces them for the UI, API and CLI) --
 # A question is a sentence or a paragraph; 2,000 characters (~500 tokens) leaves the 4k window
@@ -62,6 +68,9 @@ PAGES_CAP = 10  # pages one request may ask to read: DuckDuckGo's first page of 
 # Space, so a person reading answers starts a few a minute; a script looping on /compare is
 # held to the same pace and the queue stays free for others.
 RATE_LIMIT = 6
+# glibc malloc arenas (memory.py): each allocating thread may otherwise get its own, never
+# returned; 2 is the usual cap for threaded Python servers (bench load measures the effect).
+MALLOC_ARENAS = 2
 QUEUE_SIZE = 16  # requests waiting for the shared local model before "busy"
 # Comparisons the app runs at once; each runs two streams and the backend gate queues those
 # beyond its slots, so the gate always has room for 2 x this many streams on top of QUEUE_SIZE
@@ -202,6 +211,12 @@ SPECS: tuple[Spec, ...] = (
         int,
     ),
     Spec(
+        "malloc_arenas",
+        MALLOC_ARENAS,
+        "cap on glibc malloc arenas, so memory plateaus under load (0 = leave as is)",
+        int,
+    ),
+    Spec(
         "log_prompts",
         False,
         "put the prompt's text in the per-comparison log line (off: its length only)",
@@ -245,6 +260,7 @@ class Settings:
     pages_cap: int = PAGES_CAP
     rate_limit: int = RATE_LIMIT
     proxy_hops: int = -1
+    malloc_arenas: int = MALLOC_ARENAS
     log_prompts: bool = False
     host: str = "127.0.0.1"
     port: int = 7860

@@ -101,6 +101,9 @@ class Engine:
         chain: Any = None,
     ):
         """`chain` replaces the provider chain the settings describe (mirrors, tests)."""
+        from .memory import limit_malloc_arenas
+
+        limit_malloc_arenas(settings.malloc_arenas)  # before the threads that allocate start
         self.settings = settings
         self._fixed_chain = chain
         self.backend = backend
