@@ -63,3 +63,23 @@ def test_the_cap_applies_in_process_and_is_idempotent() -> None:
 def test_the_environment_variable_wins() -> None:
     first, *_ = run(CODE, {"MALLOC_ARENA_MAX": "4"}).split()
     assert first == "False"
+
+
+def test_trim_heap_hands_free_memory_back() -> None:
+    code = """
+        import os
+        from searchduel.memory import trim_heap
+
+        def rss():
+            for line in open(f"/proc/{os.getpid()}/status"):
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) // 1024
+        blocks = [bytearray(64 * 1024) for _ in range(3000)]  # ~190 MB of heap, not mmap
+        keep = blocks[-1]
+        del blocks
+        before = rss()
+        trim_heap()
+        print(before, rss())
+    """
+    before, after = map(int, run(code).split())
+    assert after < before - 100, f"RSS {before} MB before the trim, {after} MB after"

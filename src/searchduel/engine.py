@@ -24,6 +24,7 @@ from .config import PLAIN_HEAD_START_S, SEARCH_HITS, Settings
 from .errors import SearchError
 from .llm.base import Backend
 from .logs import ComparisonLog
+from .memory import limit_malloc_arenas, trim_heap
 from .types import Column, Context, Event, Hit, Message, Page
 
 CORPUS_SCHEME = "corpus://"
@@ -101,8 +102,6 @@ class Engine:
         chain: Any = None,
     ):
         """`chain` replaces the provider chain the settings describe (mirrors, tests)."""
-        from .memory import limit_malloc_arenas
-
         limit_malloc_arenas(settings.malloc_arenas)  # before the threads that allocate start
         self.settings = settings
         self._fixed_chain = chain
@@ -324,6 +323,7 @@ class Engine:
             for w in workers:
                 w.join(timeout=5)
             record.close()
+            trim_heap()  # give back what this comparison's buffers left free (memory.py)
 
     def _plain(
         self, prompt: str, settings: Settings, emit: Emit, stop: threading.Event, t0: float
