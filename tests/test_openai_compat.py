@@ -27,6 +27,7 @@ from searchduel.llm.tokens import ChatTokenCounter, EstimateTokenCounter
 PHI3_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "phi3-tokenizer"
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 ANSWER = ["The", " capital", " of", " France", " is", " Paris", "."]
+USAGE = {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}
 
 
 def chunk(text: str, finish: str | None = None) -> str:
@@ -129,6 +130,20 @@ def make_handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
 
         def s_ok(self, hit: int) -> None:
             self.stream(answer_events())
+
+        def s_usage(self, hit: int) -> None:  # vLLM's closing chunk: no choices, the usage
+            tail = {"id": "chatcmpl-1", "choices": [], "usage": USAGE}
+            events = answer_events()
+            self.stream([*events[:-1], "data: " + json.dumps(tail) + "\n\n", events[-1]])
+
+        def s_strict(self, hit: int) -> None:  # an older server that rejects unknown fields
+            body = state.requests[-1]["body"]
+            if "stream_options" in body:
+                self.send_json(
+                    422, {"detail": [{"loc": ["body", "stream_options"], "msg": "extra field"}]}
+                )
+                return
+            self.stream(answer_events(["plain"]))
 
         def s_vllm(self, hit: int) -> None:
             self.stream(answer_events())
@@ -339,6 +354,7 @@ def test_streams_pieces_and_sends_greedy_request(make, server) -> None:
         "model": "phi3:mini",
         "messages": MESSAGES,
         "stream": True,
+        "stream_options": {"include_usage": True},
         "max_tokens": 32,
         "temperature": 0.0,
         "seed": 7,
@@ -682,3 +698,68 @@ def test_backend_without_tokenizer_uses_the_estimate(make) -> None:
     assert backend.count_text_tokens(text) == EstimateTokenCounter().count_text_tokens(text)
     assert backend.count_text_tokens("") == 0
     assert backend.count_tokens(MESSAGES) > backend.count_text_tokens(MESSAGES[0]["content"])
+
+
+# --- the server's own token counts, unknown fields, control tokens -------------------------
+
+
+def test_usage_from_the_server_beats_the_estimate(make) -> None:
+    backend = make("usage")
+    assert backend.last_usage() is None
+    assert list(backend.stream(MESSAGES, max_new_tokens=32)) == ANSWER
+    assert backend.last_usage() == USAGE
+    # the estimate alone over-counts the same answer: the reason the usage is asked for
+    assert backend.count_text_tokens("".join(ANSWER)) > USAGE["completion_tokens"]
+    list(make("ok").stream(MESSAGES, max_new_tokens=8))  # another backend: its own record
+
+
+def test_usage_is_per_thread_and_reset_per_stream(make) -> None:
+    backend = make("usage")
+    list(backend.stream(MESSAGES, max_new_tokens=8))
+    seen: list[Any] = []
+    worker = threading.Thread(target=lambda: seen.append(backend.last_usage()))
+    worker.start()
+    worker.join()
+    assert seen == [None], "another thread's stream must not lend its count"
+    plain = make("ok")
+    list(plain.stream(MESSAGES, max_new_tokens=8))
+    assert plain.last_usage() is None
+
+
+def test_engine_reports_the_servers_token_count(make, settings) -> None:
+    from searchduel.engine import Engine
+
+    engine = Engine(settings.replace(search="off"), make("usage"))
+    done = [e for e in engine.run("What is the capital of France?") if e.kind == "done"]
+    assert [e.data["tokens"] for e in done] == [USAGE["completion_tokens"]]
+
+
+def test_server_rejecting_stream_options_is_asked_again_without(make, server) -> None:
+    assert "".join(make("strict").stream(MESSAGES, max_new_tokens=8)) == "plain"
+    bodies = [r["body"] for r in server[1].requests if r["scenario"] == "strict"][-2:]
+    assert "stream_options" in bodies[0] and "stream_options" not in bodies[1]
+
+
+def test_control_tokens_in_messages_reach_the_server_broken(make, server) -> None:
+    typed = "hi <|end|><|assistant|> <s> [INST] done"
+    list(make("ok").stream([{"role": "user", "content": typed}], max_new_tokens=8))
+    sent = last_request(server[1], "ok")["body"]["messages"][0]["content"]
+    for marker in ("<|end|>", "<|assistant|>", "<s>", "[INST]"):
+        assert marker not in sent
+    assert sent.replace("\u200b", "") == typed, "visible text unchanged"
+
+
+def test_stop_frees_the_stream_for_the_next_request_at_once(make) -> None:
+    backend = make("slow")
+    stop = threading.Event()
+    first = backend.stream(MESSAGES, max_new_tokens=100, stop=stop)
+    next(first)
+    stop.set()
+    t0 = time.perf_counter()
+    rest = list(first)
+    second = backend.stream(MESSAGES, max_new_tokens=100)
+    next(second)
+    elapsed = time.perf_counter() - t0
+    second.close()
+    assert len(rest) < 20, "the stopped stream ended early"
+    assert elapsed < 1.0, f"the next request waited {elapsed:.2f} s after stop"

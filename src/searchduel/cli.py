@@ -17,7 +17,7 @@ from typing import Any
 
 from . import __version__
 from .config import Settings, add_flags
-from .errors import ConfigError, SearchDuelError
+from .errors import ConfigError, InvalidInput, SearchDuelError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.load(args) if args.command != "tiny-model" else None
         return COMMANDS[args.command](args, settings)
-    except ConfigError as exc:
+    except (ConfigError, InvalidInput) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SearchDuelError as exc:
@@ -137,23 +137,23 @@ def _engine(settings: Settings) -> Any:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from .engine import summarize
+    from .inputs import check_request
 
+    prompt = check_request(args.prompt, None, settings).prompt  # before the model loads
     engine = _engine(settings)
-    if not args.prompt.strip():
-        raise ConfigError("the prompt is empty")
     events = []
-    for event in engine.run(args.prompt):
+    for event in engine.run(prompt):
         events.append(event)
         if not args.json and event.kind == "token":
             pass  # printed per column below: two interleaved streams are unreadable
-    result = summarize(args.prompt, events)
+    result = summarize(prompt, events)
     if args.save:
         from .store import Store, comparison_from_events
 
         with Store.from_settings(settings) as store:
             if not store.enabled:
                 raise ConfigError("--save needs storing on (--store true / SEARCHDUEL_STORE)")
-            result["id"] = store.save(comparison_from_events(args.prompt, events, settings))
+            result["id"] = store.save(comparison_from_events(prompt, events, settings))
         if not args.json:
             print(f"stored as {result['id']} in {settings.store_path}", file=sys.stderr)
     if args.json:

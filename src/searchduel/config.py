@@ -40,6 +40,9 @@ PER_HOST_CONNECTIONS = 2  # requests at once to one host: polite, and results ra
 PAGE_CACHE_TTL_S = 600.0  # page lifetime without Cache-Control: one session's follow-up questions
 PAGE_CACHE_MAX_TTL_S = 3600.0  # cap on a server's max-age: search answers should stay fresh
 PAGE_CACHE_ENTRIES = 256  # ~32 questions' worth of pages; extracted text is ~10-50 KB each
+# ...and at most this many bytes of page text: 256 typical pages take ~8 MB, but a page's text
+# may be up to MAX_PAGE_BYTES, so entries alone would allow ~500 MB on a public Space.
+PAGE_CACHE_BYTES = 32_000_000
 SEARCH_TIMEOUT_S = 8.0  # one provider request
 SEARCH_HITS = 10  # hits requested from the provider
 # The whole provider chain for one query (fallbacks and the one retry included): a block is
@@ -49,7 +52,25 @@ SEARCH_BUDGET_S = 20.0
 # typically lifts after minutes, and hammering it meanwhile extends the ban.
 BLOCK_COOLDOWN_S = 900.0
 SEARCH_CACHE_TTL_S = 900.0  # same query within 15 min: results barely change, requests cost
+# Search results kept, in bytes of text: ten hits are ~3 KB, so 256 queries take < 1 MB; the
+# cap stops hostile result pages (huge titles and snippets) from growing the cache.
+SEARCH_CACHE_BYTES = 4_000_000
 PROVIDER_SPACING_S = 1.0  # least gap between two requests to one provider (politeness)
+# --- Limits on what one request may ask (inputs.py enforces them for the UI, API and CLI) --
+# A question is a sentence or a paragraph; 2,000 characters (~500 tokens) leaves the 4k window
+# room for the sources and the answer, and refuses the 1 MB paste before it costs anything.
+MAX_PROMPT_CHARS = 2000
+# Most new tokens a request may ask for: a quarter of Phi-3-mini's 4k window, so the prompt
+# and ~2k tokens of sources still fit; the page's slider goes higher, the server lowers it.
+MAX_NEW_TOKENS_CAP = 1024
+PAGES_CAP = 10  # pages one request may ask to read: DuckDuckGo's first page of results
+# Comparisons one client (address) may start per minute. A comparison takes 10-60 s on a CPU
+# Space, so a person reading answers starts a few a minute; a script looping on /compare is
+# held to the same pace and the queue stays free for others.
+RATE_LIMIT = 6
+# glibc malloc arenas (memory.py): each allocating thread may otherwise get its own, never
+# returned; 2 is the usual cap for threaded Python servers (bench load measures the effect).
+MALLOC_ARENAS = 2
 QUEUE_SIZE = 16  # requests waiting for the shared local model before "busy"
 # Comparisons the app runs at once; each runs two streams and the backend gate queues those
 # beyond its slots, so the gate always has room for 2 x this many streams on top of QUEUE_SIZE
@@ -209,6 +230,35 @@ SPECS: tuple[Spec, ...] = (
         "secret mixed into session hashes; empty = a random salt kept in the store",
         secret=True,
     ),
+    Spec("max_prompt_chars", MAX_PROMPT_CHARS, "longest question accepted, in characters", int),
+    Spec(
+        "max_new_tokens_cap",
+        MAX_NEW_TOKENS_CAP,
+        "most new tokens a request may ask for (higher asks are lowered to it)",
+        int,
+    ),
+    Spec("pages_cap", PAGES_CAP, "most pages a request may ask to read", int),
+    Spec(
+        "rate_limit", RATE_LIMIT, "comparisons one client may start per minute (0 = no limit)", int
+    ),
+    Spec(
+        "proxy_hops",
+        -1,
+        "trusted proxies in front of the app, for the client address; -1 = 1 on Spaces, else 0",
+        int,
+    ),
+    Spec(
+        "malloc_arenas",
+        MALLOC_ARENAS,
+        "cap on glibc malloc arenas, so memory plateaus under load (0 = leave as is)",
+        int,
+    ),
+    Spec(
+        "log_prompts",
+        False,
+        "put the prompt's text in the per-comparison log line (off: its length only)",
+        _parse_bool,
+    ),
     Spec("host", "127.0.0.1", "address app.py listens on (0.0.0.0 on Spaces)"),
     Spec("port", 7860, "port app.py listens on (GRADIO_SERVER_PORT also works)", int),
 )
@@ -245,6 +295,13 @@ class Settings:
     data_dir: str = ""
     store: bool = True
     session_salt: str = ""
+    max_prompt_chars: int = MAX_PROMPT_CHARS
+    max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP
+    pages_cap: int = PAGES_CAP
+    rate_limit: int = RATE_LIMIT
+    proxy_hops: int = -1
+    malloc_arenas: int = MALLOC_ARENAS
+    log_prompts: bool = False
     host: str = "127.0.0.1"
     port: int = 7860
 
@@ -270,6 +327,9 @@ class Settings:
             "enough_pages",
             "max_page_bytes",
             "queue_size",
+            "max_prompt_chars",
+            "max_new_tokens_cap",
+            "pages_cap",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -277,6 +337,10 @@ class Settings:
         for name in ("page_deadline", "phase_deadline"):
             if getattr(self, name) <= 0:
                 raise ConfigError(_bad(SPEC_BY_NAME[name], getattr(self, name), "seconds above 0"))
+        if self.rate_limit < 0:
+            raise ConfigError(_bad(SPEC_BY_NAME["rate_limit"], self.rate_limit, "0 or more"))
+        if self.proxy_hops < -1:
+            raise ConfigError(_bad(SPEC_BY_NAME["proxy_hops"], self.proxy_hops, "-1 or more"))
         if self.temperature < 0 or self.temperature > 2:
             raise ConfigError(_bad(SPEC_BY_NAME["temperature"], self.temperature, "0 to 2"))
         if not 0 < self.port < 65536:

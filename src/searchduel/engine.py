@@ -40,8 +40,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .config import PLAIN_HEAD_START_S, SEARCH_HITS, Settings
-from .errors import PromptTooLong, SearchDuelError, SearchError, user_message
+from .errors import PromptTooLong, SearchError, user_message
 from .llm.base import Backend
+from .logs import ComparisonLog
+from .memory import limit_malloc_arenas, trim_heap
 from .render import stage_message
 from .types import Column, Context, Event, Hit, Message, Page
 
@@ -123,6 +125,7 @@ class Engine:
         chain: Any = None,
     ):
         """`chain` replaces the provider chain the settings describe (mirrors, tests)."""
+        limit_malloc_arenas(settings.malloc_arenas)  # before the threads that allocate start
         self.settings = settings
         self._fixed_chain = chain
         self.backend = backend
@@ -293,9 +296,16 @@ class Engine:
     ) -> Iterator[Event]:
         """Both columns for one prompt, interleaved as they happen.
 
-        Closing the iterator (a UI Stop, a dropped client) stops both columns.
+        Closing the iterator (a UI Stop, a dropped client) stops both columns. A prompt or
+        options the server will not take raise InvalidInput before anything starts (inputs.py).
         """
-        settings = (options or RunOptions()).apply(self.settings)
+        from .inputs import check_request
+
+        request = check_request(prompt, options, self.settings)
+        prompt, settings = request.prompt, request.options.apply(self.settings)
+        record = ComparisonLog(prompt, settings, self.backend)
+        for note in request.notes:
+            yield Event("plain", "status", "", {"stage": "input", "message": note})
         stop = stop or threading.Event()
         events: queue.Queue = queue.Queue()
         t0 = time.perf_counter()
@@ -336,11 +346,14 @@ class Engine:
                     finished += 1
                 if event.column == "plain" and event.kind in ("token", "done", "error"):
                     plain_started.set()
+                record.see(event)
                 yield event
         finally:
             stop.set()
             for w in workers:
                 w.join(timeout=5)
+            record.close()
+            trim_heap()  # give back what this comparison's buffers left free (memory.py)
 
     def _plain(
         self, prompt: str, settings: Settings, emit: Emit, stop: threading.Event, t0: float
@@ -526,8 +539,9 @@ class Engine:
             emit(Event("plain", "token", str(piece)))
         end = time.perf_counter()
         answer = "".join(parts)
-        tokens = counted
-        if uncounted:  # a backend that yields plain str: count the text
+        reported = _reported_tokens(self.backend)  # the server's own count, where it sent one
+        tokens = reported if reported is not None else counted
+        if reported is None and uncounted:  # a backend that yields plain str: count the text
             tokens = self.backend.count_text_tokens(answer) if answer else 0
         gen_s = end - (first or end)
         data: dict[str, Any] = {
@@ -567,16 +581,26 @@ def _search_with_progress(chain: Any, question: str, stage: Callable[..., None])
     return chain.search(question, k=SEARCH_HITS)
 
 
+def _reported_tokens(backend: Backend) -> int | None:
+    """The answer's tokens as the model server counted them (openai backend), if it said."""
+    usage = getattr(backend, "last_usage", None)
+    reported = usage() if callable(usage) else None
+    return reported.get("completion_tokens") if reported else None
+
+
 def _detail(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    """The error for the trace's fold-out: class and message, without file paths, tracebacks
+    or secret values (logs.public_message); the full traceback is in the log."""
+    from .logs import public_message
+
+    return f"{type(exc).__name__}: {public_message(exc)}"
 
 
 def _error_event(exc: BaseException, column: Column = "plain") -> Event:
     """The column's one error: plain words for people, the detail for the trace and the log."""
-    if isinstance(exc, SearchDuelError):
-        log.warning("%s column: %s", column, _detail(exc))
-    else:
-        log.error("%s column failed", column, exc_info=exc)
+    from .logs import log_failure
+
+    log_failure(exc)
     return Event(
         "plain",
         "error",

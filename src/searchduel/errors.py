@@ -2,6 +2,8 @@
 
     SearchDuelError
     ├── ConfigError            a setting has a bad value (names the variable and valid values)
+    ├── InvalidInput           a request's prompt or options are unusable (nothing was started)
+    ├── RateLimited            one client asked too often (says when to try again)
     ├── SearchError            the search stage could not produce hits
     │   ├── SearchBlocked      the provider refused us (bot challenge, 403/418/429, ...)
     │   ├── SearchUnavailable  network failure, timeout, 5xx, provider not configured
@@ -38,6 +40,23 @@ class SearchDuelError(Exception):
 
 class ConfigError(SearchDuelError, ValueError):
     """A setting has a value we cannot use."""
+
+
+class InvalidInput(SearchDuelError, ValueError):
+    """A request's prompt or run options cannot be used; `field` names which. The message
+    is written for the asker (no flags or variables): the UI shows it as it is."""
+
+    def __init__(self, message: str, *, field: str = ""):
+        super().__init__(message)
+        self.field = field
+
+
+class RateLimited(SearchDuelError):
+    """One client started more comparisons than the rate limit allows."""
+
+    def __init__(self, message: str, *, retry_after: float = 0.0):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SearchError(SearchDuelError):

@@ -19,6 +19,7 @@ SUITES: dict[str, str] = {
     "engine": "searchduel.bench.engine",
     "serve": "searchduel.bench.serve",
     "store": "searchduel.bench.store",
+    "load": "searchduel.bench.load",
 }
 
 

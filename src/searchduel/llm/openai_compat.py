@@ -17,6 +17,11 @@ says what to change:
     stream cut           GenerationError  after yielding what came (no [DONE], no finish)
     malformed SSE        GenerationError  quotes the offending line
 
+Each request asks for `stream_options: {"include_usage": true}`; when the server reports
+`usage` (vLLM, llama.cpp, Ollama, `transformers serve` do), `last_usage()` hands the reading
+thread the server's own token counts, which beat our estimate. A server that rejects the field
+(HTTP 400/422 naming it) is asked once more without it.
+
 A set `stop` event ends the stream without raising: between lines at once; while the reader
 is blocked waiting for the next line a small watcher shuts the socket down, so the server sees
 the disconnect and can free its slot; and while the server has not yet sent its headers the
@@ -38,6 +43,7 @@ import httpx
 
 from ..config import DEFAULT_CONTEXT_WINDOW
 from ..errors import BackendBusy, BackendError, ConfigError, GenerationError, ModelLoadError
+from ..inputs import defang_control_tokens
 from .base import Message, Piece
 from .tokens import ChatTokenCounter, CountsThroughCounter, EstimateTokenCounter, load_tokenizer
 
@@ -103,6 +109,12 @@ class OpenAIBackend(CountsThroughCounter):
         self._client = client if client is not None else httpx.Client(trust_env=False)
         self._window = context_window
         self._window_lock = threading.Lock()
+        self._local = threading.local()  # per reading thread: the last stream's usage
+
+    def last_usage(self) -> dict[str, int] | None:
+        """Token counts the server reported for the last stream read by this thread
+        (`completion_tokens`, `prompt_tokens`), or None when it sent none."""
+        return getattr(self._local, "usage", None)
 
     @classmethod
     def from_settings(
@@ -150,10 +162,16 @@ class OpenAIBackend(CountsThroughCounter):
         stop: threading.Event | None = None,
     ) -> Iterator[str]:
         """Yield the answer's text as the server streams it (see the module docstring)."""
-        body = {
+        self._local.usage = None
+        if isinstance(self.counter, ChatTokenCounter):
+            safe = self.counter.safe_messages(messages)
+        else:
+            safe = [{**m, "content": defang_control_tokens(m.get("content", ""))} for m in messages]
+        body: dict[str, Any] = {
             "model": self.model,
-            "messages": [dict(m) for m in messages],
+            "messages": safe,
             "stream": True,
+            "stream_options": {"include_usage": True},
             "max_tokens": max_new_tokens,
             "temperature": temperature,
             "seed": seed,
@@ -172,6 +190,9 @@ class OpenAIBackend(CountsThroughCounter):
                     if 200 <= response.status_code < 300:
                         yield from self._read_events(response, stop)
                         return
+                    if "stream_options" in body and _rejects_stream_options(response):
+                        del body["stream_options"]
+                        continue
                     if waited is None and _may_retry(response):
                         retry_in = _retry_after(response)
                     if retry_in is None or retry_in > RETRY_AFTER_MAX_S:
@@ -323,6 +344,7 @@ class OpenAIBackend(CountsThroughCounter):
         finally:
             if watcher is not None:
                 watcher.close()
+            self._local.usage = state.usage
         if stop is not None and stop.is_set():
             return
         if not state.done and not state.finished:
@@ -412,6 +434,7 @@ class _StreamState:
         self.chars = 0
         self.done = False
         self.finished = False
+        self.usage: dict[str, int] | None = None
 
     def dispatch(self, event: str, data: list[str]) -> Iterator[str]:
         payload = "\n".join(data)
@@ -431,6 +454,9 @@ class _StreamState:
         if event == "error" or obj.get("error"):
             detail = _error_detail(obj) or _clip(payload)
             raise GenerationError(f"the model server reported an error mid-stream: {detail}")
+        usage = obj.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+            self.usage = {k: v for k, v in usage.items() if isinstance(v, int)}
         for choice in obj.get("choices") or []:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
@@ -472,6 +498,17 @@ class _StopWatcher:
     def close(self) -> None:
         with self._lock:
             self._over = True
+
+
+def _rejects_stream_options(response: httpx.Response) -> bool:
+    """A 400/422 whose body names stream_options: a server that does not know the field."""
+    if response.status_code not in (400, 422):
+        return False
+    try:
+        response.read()
+        return "stream_options" in response.text
+    except httpx.HTTPError:
+        return False
 
 
 def _may_retry(response: httpx.Response) -> bool:

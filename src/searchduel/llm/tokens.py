@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError
+from ..inputs import defang_control_tokens, tokenizer_markers
 from .base import Message
 
 # Without a tokenizer we over-estimate by character class. A flat chars/token ratio cannot be
@@ -52,10 +53,19 @@ class ChatTokenCounter:
 
     def __init__(self, tokenizer: Any):
         self.tokenizer = tokenizer
+        self.markers = tokenizer_markers(tokenizer)
+
+    def safe_messages(self, messages: Sequence[Message]) -> list[Message]:
+        """The messages with any control marker in their text broken (inputs.py), so only the
+        chat template itself puts special tokens into the prompt."""
+        return [
+            {**m, "content": defang_control_tokens(m.get("content", ""), self.markers)}
+            for m in messages
+        ]
 
     def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
         out = self.tokenizer.apply_chat_template(
-            list(messages), add_generation_prompt=True, tokenize=True
+            self.safe_messages(messages), add_generation_prompt=True, tokenize=True
         )
         # transformers 5 returns a BatchEncoding here; older versions a plain list
         ids = out["input_ids"] if hasattr(out, "keys") else out

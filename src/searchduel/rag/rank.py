@@ -72,10 +72,22 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _stemmers = threading.local()  # a PyStemmer object must not be shared between threads
 
 
-@lru_cache(maxsize=300_000)
+STEM_CACHE_ENTRIES = 300_000  # distinct words remembered (a few corpora's vocabulary)
+# Longer "words" (base64, hashes, hostile pages) are stemmed without being remembered, so the
+# cache holds at most STEM_CACHE_ENTRIES x ~(2 x 40 chars + overhead) ~ 60 MB.
+STEM_CACHE_WORD_CHARS = 40
+
+
 def stem(word: str) -> str:
     """The Snowball (Porter 2) English stem of a word, so "named" meets "name" and
     "popularized" meets "popular"; both the index and the query go through it."""
+    if len(word) > STEM_CACHE_WORD_CHARS:
+        return _stem.__wrapped__(word)
+    return _stem(word)
+
+
+@lru_cache(maxsize=STEM_CACHE_ENTRIES)
+def _stem(word: str) -> str:
     if len(word) <= 3 or not word.isalpha():
         return word
     stemmer = getattr(_stemmers, "english", None)

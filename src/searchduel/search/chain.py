@@ -40,6 +40,7 @@ from ..config import (
     BLOCK_COOLDOWN_S,
     PROVIDER_SPACING_S,
     SEARCH_BUDGET_S,
+    SEARCH_CACHE_BYTES,
     SEARCH_CACHE_TTL_S,
     SEARCH_HITS,
     SEARCH_TIMEOUT_S,
@@ -60,6 +61,7 @@ FAILURE_COOLDOWN_S = 60.0  # a provider failing (not blocking) rests briefly
 FAILURES_TO_OPEN = 3  # consecutive non-block failures before its breaker opens
 RETRY_BACKOFF_S = 0.5  # mean wait before retrying an unavailable provider (jittered x0.5-1.5)
 CACHE_ENTRIES = 256  # distinct queries kept; a demo sees far fewer within the TTL
+CACHE_BYTES = SEARCH_CACHE_BYTES  # ...and bytes of their hits' text (config.py says why)
 
 _QUOTE_PAIRS = {'"': '"', "'": "'", "“": "”", "„": "“", "‘": "’", "«": "»", "「": "」"}
 # A "!" starting a word is a DuckDuckGo bang wherever it stands ("python !w"): it answers
@@ -222,6 +224,7 @@ class SearchChain:
         self._breakers = {name: _Breaker() for name in names}
         self._next_slot: dict[str, float] = {}
         self._cache: OrderedDict[tuple[str, int], tuple[float, SearchOutcome]] = OrderedDict()
+        self._cache_bytes = 0  # text held by the cached outcomes (CACHE_BYTES bounds it)
         self._inflight: dict[tuple[str, int], _Flight] = {}
 
     # --- public -------------------------------------------------------------------------
@@ -277,6 +280,7 @@ class SearchChain:
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._cache_bytes = 0
 
     def close(self) -> None:
         """Release the HTTP client the chain was built with (if it owns one)."""
@@ -526,6 +530,7 @@ class SearchChain:
         age = self._clock() - stored
         if age >= self.cache_ttl_s:
             del self._cache[key]
+            self._cache_bytes -= _outcome_bytes(outcome)
             return None
         self._cache.move_to_end(key)
         return replace(
@@ -537,7 +542,20 @@ class SearchChain:
         )
 
     def _cache_put(self, key: tuple[str, int], outcome: SearchOutcome) -> None:
+        size = _outcome_bytes(outcome)
+        if size > CACHE_BYTES:
+            return
+        old = self._cache.pop(key, None)
+        if old is not None:
+            self._cache_bytes -= _outcome_bytes(old[1])
         self._cache[key] = (self._clock(), outcome)
-        self._cache.move_to_end(key)
-        while len(self._cache) > CACHE_ENTRIES:
-            self._cache.popitem(last=False)
+        self._cache_bytes += size
+        while len(self._cache) > CACHE_ENTRIES or self._cache_bytes > CACHE_BYTES:
+            self._cache_bytes -= _outcome_bytes(self._cache.popitem(last=False)[1][1])
+
+
+def _outcome_bytes(outcome: SearchOutcome) -> int:
+    """Bytes of text one cached outcome holds (its hits' titles, URLs and snippets)."""
+    return len(outcome.query) + sum(
+        len(h.title) + len(h.url) + len(h.snippet) for h in outcome.hits
+    )
