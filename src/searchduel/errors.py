@@ -166,6 +166,10 @@ class Cancelled(SearchDuelError):
     """A stop request ended the work."""
 
 
+# What a visitor reads about a failure nobody foresaw; the details go to the log.
+UNEXPECTED = "Something went wrong in this column; the details are in the server log."
+
+
 def user_message(exc: BaseException) -> str:
     """The one plain sentence (or two) shown on the page for `exc`; details stay in str(exc)."""
     if isinstance(exc, PromptTooLong | Cancelled):
@@ -196,4 +200,4 @@ def user_message(exc: BaseException) -> str:
         return "The model stopped with an error while writing this answer. Try again."
     if isinstance(exc, ConfigError):
         return "A setting has a value this app cannot use."
-    return "Something went wrong in this column. Try again."
+    return UNEXPECTED

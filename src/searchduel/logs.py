@@ -33,6 +33,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
+from .errors import UNEXPECTED
 from .types import Event
 
 LOGGER = "searchduel.comparison"
@@ -85,7 +86,6 @@ def public_message(exc: BaseException) -> str:
     return text or UNEXPECTED
 
 
-UNEXPECTED = "Something went wrong in this column; the details are in the server log."
 # an absolute POSIX path of two or more parts, not the path part of a URL ("host/v1")
 _PATH = re.compile(r"(?<![\w:/.\-])(?:~|/)(?:[\w.\-]+/)+[\w.\-]*")
 _SECRET_NAMES = re.compile(r"TOKEN|KEY|SECRET|PASSWORD", re.IGNORECASE)
