@@ -730,7 +730,8 @@ def test_engine_reports_the_servers_token_count(make, settings) -> None:
     from searchduel.engine import Engine
 
     engine = Engine(settings.replace(search="off"), make("usage"))
-    done = [e for e in engine.run("What is the capital of France?") if e.kind == "done"]
+    events = list(engine.run("What is the capital of France?"))
+    done = [e for e in events if e.kind == "done" and e.column == "plain"]
     assert [e.data["tokens"] for e in done] == [USAGE["completion_tokens"]]
 
 
