@@ -18,6 +18,7 @@ SUITES: dict[str, str] = {
     "fetch": "searchduel.bench.fetch",
     "engine": "searchduel.bench.engine",
     "serve": "searchduel.bench.serve",
+    "grounding": "searchduel.bench.grounding",
 }
 
 
