@@ -17,7 +17,9 @@ Decisions, in one place:
 - Words are compared as the search ranker compares them (rag.rank.tokenize: folded, stemmed,
   stopwords out), minus a few words answers use to talk about the sources themselves.
 - Numbers are matched as whole numbers ("1874" is not in "18745"), thousands separators
-  ignored. Capitalised words (names, months, places) are matched as folded words or stems.
+  ignored. Capitalised words (names, months, places) are matched as folded words or stems;
+  the sentence's first word (and a "Step 2:" style opening) is not taken for a name, since
+  every sentence starts with a capital, nor are single letters ("25 C").
 - The question counts as evidence: restating it is not a claim the sources must back.
 - The evidence window shown for a sentence is the one sharing most of its words, BM25
   breaking ties, so the passage a reader sees is the one the features judged.
@@ -229,9 +231,11 @@ def features(sentence: str, evidence: Evidence) -> tuple[list[float], int]:
     miss_all = 1 - len(want & evidence.terms) / len(want) if want else 0.0
     numbers = sum(not evidence.number_present(n) for n in _NUMBER.findall(text))
     names = 0
+    first = re.match(r"\W*(?:\w+\s*\d*\s*[:.)-]\s*)?", text)  # "Step 2: Add ..."
+    opening = first.end() if first and ":" in first.group() else re.match(r"\W*", text).end()
     for m in _CAPWORD.finditer(text):
-        word = m.group().strip("'’-")
-        if word.lower() in _CAP_SKIP:
+        word = re.sub(r"['’]s$", "", m.group()).strip("'’-")
+        if m.start() <= opening or len(word) < 2 or word.lower() in _CAP_SKIP:
             continue
         if not evidence.word_present(word):
             names += 1

@@ -89,12 +89,12 @@ def _predict(
 ) -> dict[str, dict]:
     from .ground import Grounding, Judged
 
+    model = Model(tuple(float(v) for v in w), b, t)
     preds = {}
     for rec, cl in zip(data, claims, strict=True):
         judged = []
         for start, end, f, _ in cl:
-            p = 1 / (1 + np.exp(-(np.dot(w, f) + b)))
-            label = "unsupported" if p >= t else "supported"
+            label = "unsupported" if model.label(f)[0] == "unsupported" else "supported"
             judged.append(Judged(start, end, rec["response"][start:end], label))
         spans = Grounding(judged, {}).unsupported_spans()
         preds[rec["id"]] = {"hallucinated": bool(spans), "spans": spans}
@@ -155,6 +155,7 @@ def fit(path: str | Path, out: str | Path = WEIGHTS) -> dict[str, Any]:
         "weights": [round(float(v), 5) for v in w],
         "bias": round(b, 5),
         "unsupported_at": t,
+        "missing_fact": True,
         "fitted_on": Path(path).name,
         "responses": len(data),
         "claims": sum(len(c) for c in claims),
