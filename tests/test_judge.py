@@ -270,3 +270,24 @@ def test_ground_cli_round_trip_and_a_bad_line_named(tmp_path, capsys):
 def test_ground_cli_missing_file_is_a_usage_error(tmp_path, capsys):
     assert main(["ground", str(tmp_path / "nope.jsonl")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_summarize_grounds_both_answers_against_the_search_sources():
+    from searchduel.engine import summarize
+    from searchduel.types import Event, Source
+
+    source = "The harbour lighthouse was first lit in 1874 by the port board."
+    events = [
+        Event(
+            "search", "sources", "", {"sources": [Source(1, "Lighthouse", "u")], "texts": [source]}
+        ),
+        Event("plain", "done", "", {"answer": "The lighthouse was first lit in 1901."}),
+        Event("search", "done", "", {"answer": "The lighthouse was first lit in 1874 [1]."}),
+    ]
+    out = summarize("When was the lighthouse lit?", events)
+    plain, search = out["plain"]["grounding"], out["search"]["grounding"]
+    assert [s["label"] for s in plain["sentences"]] == ["unsupported"]
+    assert [s["label"] for s in search["sentences"]] == ["supported"]
+    ev = search["sentences"][0]["evidence"]
+    assert ev["source"] == 1 and source[ev["start"] : ev["end"]] == ev["text"]
+    assert search["citation"]["precision"] == 1.0 and plain["citation"] is None

@@ -362,9 +362,19 @@ def _ground_line_problem(line: str) -> dict[str, Any] | str:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from .evaluate import run_eval
+    from .engine import Engine
+    from .evaluate import default_out, evaluate, load_items, progress_bar
+    from .llm import make_backend
 
-    return run_eval(args.file, args.out, settings, engine=_engine(settings))
+    items = load_items(args.file)
+    out = args.out or default_out(args.file)
+    engine = Engine(settings.replace(temperature=0.0), make_backend(settings))
+    figures = evaluate(items, engine, out, progress=progress_bar())
+    print(f"report: {out / 'report.md'} ({figures['questions']} of {figures['total']} done)")
+    if figures["interrupted"]:
+        print("stopped: run the same command again to go on", file=sys.stderr)
+        return 130
+    return EXIT_FAILED if figures["errors"] else EXIT_OK
 
 
 def cmd_tiny_model(args: argparse.Namespace, settings: Settings | None) -> int:

@@ -360,7 +360,14 @@ class Engine:
                 trace.notices = [*(trace.notices or []), str(exc)]
                 emit(Event("search", "trace", "", trace.as_dict()))
                 raise
-            emit(Event("search", "sources", "", {"sources": list(ctx.sources)}))
+            emit(
+                Event(
+                    "search",
+                    "sources",
+                    "",
+                    {"sources": list(ctx.sources), "texts": list(ctx.source_texts)},
+                )
+            )
             emit(Event("search", "trace", "", trace.as_dict()))
             if not ctx.sources:
                 emit(
@@ -432,7 +439,9 @@ def _error_event(exc: BaseException) -> Event:
 
 
 def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[str, Any]:
-    """Fold an event stream into the `ask --json` object."""
+    """Fold an event stream into the `ask --json` object; with sources, each answer gains
+    "grounding" (judge.ground: per-sentence labels with evidence offsets, a summary, and
+    for the search column citation precision and recall)."""
     out: dict[str, Any] = {
         "prompt": prompt,
         "plain": _column_summary(),
@@ -448,6 +457,7 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
             "prompt_tokens": 0,
         },
     }
+    texts: list[str] = []
     for ev in events:
         col = out[ev.column]
         if ev.kind == "token":
@@ -470,6 +480,7 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
                 {"n": s.n, "title": s.title, "url": s.url, "site": s.site, "kind": s.kind}
                 for s in ev.data["sources"]
             ]
+            texts = list(ev.data.get("texts") or [])
         elif ev.kind == "trace":
             for key in (
                 "query",
@@ -481,6 +492,14 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
                 "prompt_tokens",
             ):
                 col[key] = ev.data.get(key, col.get(key))
+    if texts:  # both answers judged against the search column's sources
+        from .judge import ground
+
+        for name in ("plain", "search"):
+            answer = out[name]["answer"]
+            if answer:
+                g = ground(answer, texts, question=prompt, citations=name == "search")
+                out[name]["grounding"] = g.as_dict()
     return out
 
 

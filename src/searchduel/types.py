@@ -98,6 +98,7 @@ class Context:
     context_tokens: int  # tokens of `text` alone
     prompt_tokens: int  # tokens of the whole chat prompt (template included)
     budget_tokens: int  # what the context was allowed to use
+    source_texts: tuple[str, ...] = ()  # source n's packed passages at [n - 1] (for the judge)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class Event:
     kind:
       status   data={"stage": str, "message": str}
       trace    data={"query":..., "provider":..., "pages": [...], "notice": ...} (search column)
-      sources  data={"sources": [Source, ...]}
+      sources  data={"sources": [Source, ...], "texts": [each source's packed passages]}
       token    text=the new piece of answer text
       done     data={"answer", "ttft_s", "total_s", "tokens", "tokens_per_s"}
       error    text=human message, data={"type": exception class name}
