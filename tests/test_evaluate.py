@@ -112,3 +112,35 @@ def test_eval_end_to_end_with_resume(tmp_path, settings, tiny_backend):
     assert "paired bootstrap 95% interval" in report and "miss into a hit" in report
     for chart in ("grounded.png", "latency.png"):
         assert (out / "charts" / chart).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_cli_writes_the_report_folder(tmp_path, tiny_model_dir, capsys):
+    from searchduel.cli import main
+
+    questions = tmp_path / "q.txt"
+    questions.write_text("How do passengers get ashore in Belize City?\n", "utf-8")
+    out = tmp_path / "out"
+    argv = ["eval", str(questions), "--out", str(out), "--model", str(tiny_model_dir)]
+    argv += ["--search", "local", "--max-new-tokens", "8", "--dense", "false"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "1/1" in captured.err and "report.md" in captured.out
+    assert {p.name for p in out.iterdir()} >= {"report.md", "results.csv", "results.jsonl"}
+
+
+def test_ctrl_c_keeps_what_finished(tmp_path, settings, tiny_backend):
+    engine = Engine(settings, tiny_backend)
+    items = load_items(SAMPLE)[:2]
+
+    class Interrupted:
+        calls = 0
+
+        def run(self, question, options=None, *, stop=None):
+            Interrupted.calls += 1
+            if Interrupted.calls == 2:
+                raise KeyboardInterrupt
+            return engine.run(question, options, stop=stop)
+
+    figures = evaluate(items, Interrupted(), tmp_path)
+    assert figures["interrupted"] is True and figures["questions"] == 1
+    assert (tmp_path / "report.md").is_file()
