@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .features import FEATURES, MONOTONE, Evidence, body, features
+from .features import FEATURES, MONOTONE, Evidence, body, features, unsupported_parts
 from .ground import WEIGHTS, Model
 from .metrics import score
 from .sentences import split_sentences
@@ -53,8 +53,8 @@ def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def _claims(rec: dict[str, Any]) -> list[tuple[int, int, list[float], int]]:
-    """(start, end, features, label) of every checked sentence of one record."""
+def _claims(rec: dict[str, Any]) -> list[tuple]:
+    """(start, end, features, label, parts) of every checked sentence of one record."""
     evidence = Evidence(rec["sources"], rec.get("question", ""))
     gold = rec.get("spans") or []
     out = []
@@ -63,7 +63,8 @@ def _claims(rec: dict[str, Any]) -> list[tuple[int, int, list[float], int]]:
             continue
         f, _ = features(s.text, evidence)
         label = int(any(g["start"] < s.end and g["end"] > s.start for g in gold))
-        out.append((s.start, s.end, f, label))
+        parts = [[s.start + a, s.start + b] for a, b in unsupported_parts(s.text, evidence)]
+        out.append((s.start, s.end, f, label, parts))
     return out
 
 
@@ -93,9 +94,9 @@ def _predict(
     preds = {}
     for rec, cl in zip(data, claims, strict=True):
         judged = []
-        for start, end, f, _ in cl:
+        for start, end, f, _, parts in cl:
             label = "unsupported" if model.label(f)[0] == "unsupported" else "supported"
-            judged.append(Judged(start, end, rec["response"][start:end], label))
+            judged.append(Judged(start, end, rec["response"][start:end], label, parts=parts))
         spans = Grounding(judged, {}).unsupported_spans()
         preds[rec["id"]] = {"hallucinated": bool(spans), "spans": spans}
     return preds

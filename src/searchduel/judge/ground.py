@@ -22,8 +22,9 @@ Decisions, in one place:
   reader cannot see. On the RAGTruth QA dev set this rule costs 0.02 response F1 and 0.03
   token F1 (cross-validated; its annotators did not mark every such claim), and weights.json
   can turn it off ("missing_fact": false).
-- The unsupported spans of `ground` output are the unsupported claims' offsets, with a
-  leading list marker left out.
+- The unsupported spans of `ground` output are the clauses of the unsupported claims that
+  hold their unfound words or numbers (features.unsupported_parts; the whole claim when no
+  clause stands out), a leading list marker left out.
 - No language model, no network: the checker is the features and a dozen numbers.
 """
 
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .features import FEATURES, Evidence, body, features
+from .features import FEATURES, Evidence, body, features, unsupported_parts
 from .sentences import split_sentences
 
 WEIGHTS = Path(__file__).with_name("weights.json")
@@ -95,6 +96,7 @@ class Judged:
     p: float | None = None  # p(unsupported); None when not checked
     citations: list[int] = field(default_factory=list)
     evidence: dict[str, Any] | None = None  # {"source", "start", "end", "text"}
+    parts: list[list[int]] = field(default_factory=list)  # unsupported clauses (answer offsets)
 
 
 @dataclass
@@ -109,10 +111,13 @@ class Grounding:
     def unsupported_spans(self) -> list[dict[str, int]]:
         out = []
         for s in self.sentences:
-            if s.label == "unsupported":
-                lead = len(s.text) - len(s.text.lstrip("-*•#0123456789.() \t"))
-                lead = lead if lead < len(s.text) else 0
-                out.append({"start": s.start + lead, "end": s.end})
+            if s.label != "unsupported":
+                continue
+            for a, b in s.parts or [[s.start, s.end]]:
+                piece = s.text[a - s.start : b - s.start]
+                lead = len(piece) - len(piece.lstrip("-*•#0123456789.() \t"))
+                lead = lead if lead < len(piece) else 0
+                out.append({"start": a + lead, "end": b})
         return out
 
 
@@ -145,7 +150,10 @@ def ground(
         if best >= 0:
             w = evidence.windows[best]
             ev = {"source": w.source, "start": w.start, "end": w.end, "text": w.text}
-        judged.append(Judged(s.start, s.end, s.text, label, round(p, 4), cites, ev))
+        parts = []
+        if label == "unsupported":
+            parts = [[s.start + a, s.start + b] for a, b in unsupported_parts(s.text, evidence)]
+        judged.append(Judged(s.start, s.end, s.text, label, round(p, 4), cites, ev, parts))
     out = Grounding(judged, summarize(judged))
     if citations:
         out.citation = citation_scores(judged, sources, question, model)
