@@ -163,6 +163,8 @@ def fit(path: str | Path, out: str | Path = WEIGHTS) -> dict[str, Any]:
         "cross_validated": cv,
         "in_sample": {k: round(v, 4) for k, v in in_sample.items() if isinstance(v, float)},
     }
+    if "ragtruth" in Path(path).name.lower():
+        obj["data_licence"] = "RAGTruth: MIT, Copyright (c) 2023 Particle Media"
     Path(out).write_text(json.dumps(obj, indent=1) + "\n", "utf-8")
     from .ground import load_model
 
