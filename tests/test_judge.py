@@ -291,3 +291,16 @@ def test_summarize_grounds_both_answers_against_the_search_sources():
     ev = search["sentences"][0]["evidence"]
     assert ev["source"] == 1 and source[ev["start"] : ev["end"]] == ev["text"]
     assert search["citation"]["precision"] == 1.0 and plain["citation"] is None
+
+
+def test_summary_line_per_column():
+    from searchduel.judge.ground import summary_line
+
+    summary = {"supported": 9, "weak": 2, "unsupported": 1, "not checked": 3, "checked": 12}
+    assert summary_line(summary, "search") == (
+        "9 of 12 claims backed by its sources · 2 weak · 1 unsupported"
+    )
+    assert summary_line({**summary, "weak": 0}, "plain").startswith(
+        "9 of 12 claims agree with the sources · 1 unsupported"
+    )
+    assert summary_line({**summary, "checked": 0}, "plain") == "no claims to check"

@@ -170,6 +170,18 @@ def summarize(judged: Sequence[Judged]) -> dict[str, Any]:
     }
 
 
+def summary_line(summary: dict[str, Any], column: str) -> str:
+    """The page's one-line verdict: "9 of 12 claims backed by its sources · 2 weak · 1
+    unsupported" (search column) or "... agree with the sources ..." (plain column)."""
+    checked = summary["checked"]
+    if not checked:
+        return "no claims to check"
+    verb = "backed by its sources" if column == "search" else "agree with the sources"
+    parts = [f"{summary['supported']} of {checked} claims {verb}"]
+    parts += [f"{summary[k]} {k}" for k in ("weak", "unsupported") if summary[k]]
+    return " · ".join(parts)
+
+
 def citation_scores(
     judged: Sequence[Judged], sources: Sequence[str], question: str, model: Model
 ) -> dict[str, Any]:
