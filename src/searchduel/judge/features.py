@@ -18,8 +18,9 @@ Decisions, in one place:
   stopwords out), minus a few words answers use to talk about the sources themselves.
 - Numbers are matched as whole numbers ("1874" is not in "18745"), thousands separators
   ignored. Capitalised words (names, months, places) are matched as folded words or stems;
-  the sentence's first word (and a "Step 2:" style opening) is not taken for a name, since
-  every sentence starts with a capital, nor are single letters ("25 C").
+  a capital opening the sentence, or a phrase after a colon or an opening quote, is not
+  taken for a name, nor is a single letter ("25 C"). Quoted phrases are matched word by
+  word, punctuation ignored.
 - The question counts as evidence: restating it is not a claim the sources must back.
 - The evidence window shown for a sentence is the one sharing most of its words, BM25
   breaking ties, so the passage a reader sees is the one the features judged.
@@ -128,6 +129,7 @@ _LIST_MARKER = re.compile(r"^\s*(?:\(?\d{1,2}[.)]|[-*•]|#+)\s+")
 _PASSAGE_REF = re.compile(r"\b(?:passages?|sources?)\s*\d+(?:\s*(?:,|and|&|-|or)\s*\d+)*", re.I)
 _CITATIONS = re.compile(r"\[\s*\d{1,3}(?:\s*[-–,;]\s*\d{1,3})*\s*\]")
 _CAP_SKIP = STOPWORDS | META_WORDS | {"i"}
+_PHRASE_START = re.compile(r"[:;(\"“]\s*")
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ class Evidence:
         self.terms = frozenset(content_terms(everything))
         self.number_text = folded.replace(",", "")
         self.negates = any(w in NEGATIONS for w in _NEG_WORD.findall(folded))
-        self.folded = re.sub(r"\s+", " ", folded)
+        self.word_text = " ".join(_WORD.findall(folded))  # quoted phrases are looked up here
         self._bm25 = BM25Index([tokenize(w.text) for w in windows]) if windows else None
 
     def number_present(self, num: str) -> bool:
@@ -231,16 +233,16 @@ def features(sentence: str, evidence: Evidence) -> tuple[list[float], int]:
     miss_all = 1 - len(want & evidence.terms) / len(want) if want else 0.0
     numbers = sum(not evidence.number_present(n) for n in _NUMBER.findall(text))
     names = 0
-    first = re.match(r"\W*(?:\w+\s*\d*\s*[:.)-]\s*)?", text)  # "Step 2: Add ..."
-    opening = first.end() if first and ":" in first.group() else re.match(r"\W*", text).end()
+    # a capital after the opening, a colon or an opening quote starts a phrase, not a name
+    openings = {re.match(r"\W*", text).end()} | {m.end() for m in _PHRASE_START.finditer(text)}
     for m in _CAPWORD.finditer(text):
         word = re.sub(r"['’]s$", "", m.group()).strip("'’-")
-        if m.start() <= opening or len(word) < 2 or word.lower() in _CAP_SKIP:
+        if m.start() in openings or len(word) < 2 or word.lower() in _CAP_SKIP:
             continue
         if not evidence.word_present(word):
             names += 1
     quotes = sum(
-        re.sub(r"\s+", " ", _fold(q)).strip() not in evidence.folded for q in _QUOTED.findall(text)
+        " ".join(_WORD.findall(_fold(q))) not in evidence.word_text for q in _QUOTED.findall(text)
     )
     negates = any(w in NEGATIONS for w in _NEG_WORD.findall(_fold(text)))
     return [

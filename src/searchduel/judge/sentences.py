@@ -5,9 +5,11 @@
             list number) -> a citation run that opens the next sentence ("... end. [2] Next")
             goes back to the sentence it follows -> kind of each piece
 
-Kinds: "claim" (checked), "question" (ends with ?), "heading" (markdown heading or a short
-line ending with a colon), "fragment" (fewer than MIN_CLAIM_WORDS words). Only claims are
-checked against the sources; the rest are reported as "not checked".
+Kinds: "claim" (checked), "question" (ends with ?), "heading" (markdown heading, or a line
+ending with a colon: it introduces what follows), "fragment" (fewer than MIN_CLAIM_WORDS
+words), "meta" (about the sources or the conversation, not the world: "the passages do not
+say...", "let me know if..."). Only claims are checked against the sources; the rest are
+reported as "not checked".
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ import re
 from dataclasses import dataclass
 
 MIN_CLAIM_WORDS = 4  # "Yes.", "Sure!", "In short:" say nothing the sources could back
-HEADING_MAX_WORDS = 12  # a line ending in ":" longer than this is a sentence, not a heading
 
 _WORD = re.compile(r"\w+")
 _BOUNDARY = re.compile(r"[.!?]+[\"')\]’”]*\s+")
 _LEADING_CITATIONS = re.compile(r"^\s*(?:\[\s*\d{1,3}(?:\s*[-–,;]\s*\d{1,3})*\s*\])+")
 _LIST_NUMBER = re.compile(r"\(?\d{1,2}")
+_META = re.compile(
+    r"\b(?:passages?|sources?|context|provided (?:text|information))\b[^.]{0,40}\b(?:do(?:es)?"
+    r" not|don't|doesn't|did not|no|cannot|can't)\b"
+    r"|\b(?:i|we) (?:cannot|can't|am unable|could not|couldn't)\b|\bunable to answer\b"
+    r"|^\W*(?:let me know|i hope (?:this|that)|feel free|hope (?:this|that) helps)",
+    re.IGNORECASE,
+)
 ABBREVIATIONS = frozenset(
     [
         "mr",
@@ -102,8 +110,10 @@ def _pieces(text: str) -> list[tuple[int, int]]:
 def _kind(piece: str) -> str:
     body = piece.strip()
     words = _WORD.findall(_LEADING_CITATIONS.sub("", body))
-    if body.startswith("#") or (body.endswith(":") and len(words) <= HEADING_MAX_WORDS):
+    if body.startswith("#") or body.endswith(":"):
         return "heading"
+    if _META.search(body):
+        return "meta"
     if body.rstrip("\"')]’” ").endswith("?"):
         return "question"
     if len(words) < MIN_CLAIM_WORDS:
