@@ -41,6 +41,14 @@ def test_ask_json_has_both_columns(capsys, tiny_model_dir):
     assert search["sources"][0]["n"] == 1 and "belize" in search["sources"][0]["url"]
     assert {"url", "status", "reason", "ms", "bytes"} <= set(search["pages"][0])
     assert search["context_tokens"] > 0
+    for name in ("plain", "search"):  # both answers judged against the same sources
+        grounding = result[name]["grounding"]
+        answer = result[name]["answer"]
+        assert grounding["sentences"] and grounding["summary"]["checked"] >= 0
+        for s in grounding["sentences"]:
+            assert answer[s["start"] : s["end"]] == s["text"]
+            assert s["label"] in ("supported", "weak", "unsupported", "not checked")
+    assert "precision" in result["search"]["grounding"]["citation"]
 
 
 def test_context_jsonl_one_object_per_question(capsys, tmp_path, tiny_model_dir):

@@ -1,4 +1,5 @@
-"""python -m searchduel ask|search|fetch|extract|context|results|export|bench|tiny-model ...
+"""python -m searchduel ask|search|fetch|extract|context|ground|eval|results|export|bench|
+tiny-model ...
 
 The same engine as the app, without a browser. Errors become messages and exit codes here
 and nowhere else: 0 ok, 1 the work failed (blocked search, refused page, failed column),
@@ -79,6 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="write to this file instead of stdout")
     add_flags(p)
 
+    p = sub.add_parser(
+        "ground", help="unsupported spans of responses: {id, question, sources, response} lines"
+    )
+    p.add_argument("file", type=Path, help="JSON lines; - reads standard input")
+    p.add_argument(
+        "--fit", action="store_true", help="FILE holds gold spans: fit the weights on it instead"
+    )
+    p.add_argument("--weights", type=Path, help="weights file to use (or write, with --fit)")
+
+    p = sub.add_parser("eval", help="both columns over a question set, judged; a report folder")
+    p.add_argument("file", type=Path, help=".txt (a question a line), .csv or .jsonl")
+    p.add_argument("--out", type=Path, help="report folder (default: eval-<file stem>)")
+    add_flags(p)
+
     p = sub.add_parser("tiny-model", help="write a tiny random Phi-3 (for offline demos/tests)")
     p.add_argument("folder", type=Path)
     p.add_argument("--hidden-size", type=int, default=64)
@@ -103,7 +118,8 @@ def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.load(args) if args.command != "tiny-model" else None
+        no_settings = args.command in ("tiny-model", "ground")
+        settings = None if no_settings else Settings.load(args)
         return COMMANDS[args.command](args, settings)
     except (ConfigError, InvalidInput) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -354,6 +370,78 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_ground(args: argparse.Namespace, settings: Settings | None) -> int:
+    from .judge.fit import fit
+    from .judge.ground import WEIGHTS, ground_record, load_model
+
+    if args.fit:
+        if not args.file.is_file():
+            raise ConfigError(f"no such file: {args.file}")
+        report = fit(args.file, args.weights or WEIGHTS)
+        print(json.dumps({k: report[k] for k in ("weights", "bias", "unsupported_at")}))
+        cv = report["cross_validated"]
+        print(
+            f"cross-validated ({cv['folds']} question-disjoint folds): response F1 "
+            f"{cv['response_f1']:.3f}, token F1 {cv['token_f1']:.3f}",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    model = load_model(args.weights or WEIGHTS)
+    if str(args.file) == "-":
+        lines = sys.stdin.read().splitlines()
+    elif args.file.is_file():
+        lines = args.file.read_text("utf-8").splitlines()
+    else:
+        raise ConfigError(f"no such file: {args.file}")
+    bad = 0
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        problem = _ground_line_problem(line)
+        if isinstance(problem, str):
+            print(f"error: {args.file}:{n}: {problem}", file=sys.stderr)
+            bad += 1
+            continue
+        _print_json(ground_record(problem, model))
+    return EXIT_USAGE if bad else EXIT_OK
+
+
+def _ground_line_problem(line: str) -> dict[str, Any] | str:
+    """The record of one `ground` input line, or what is wrong with it."""
+    try:
+        rec = json.loads(line)
+    except ValueError as exc:
+        return f"not JSON ({exc})"
+    if not isinstance(rec, dict):
+        return "not a JSON object"
+    if "id" not in rec:
+        return 'no "id"'
+    if not isinstance(rec.get("response"), str):
+        return '"response" must be a string'
+    sources = rec.get("sources")
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        return '"sources" must be a list of strings'
+    if not isinstance(rec.get("question", ""), str):
+        return '"question" must be a string'
+    return rec
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from .engine import Engine
+    from .evaluate import default_out, evaluate, load_items, progress_bar
+    from .llm import make_backend
+
+    items = load_items(args.file)
+    out = args.out or default_out(args.file)
+    engine = Engine(settings.replace(temperature=0.0), make_backend(settings))
+    figures = evaluate(items, engine, out, progress=progress_bar())
+    print(f"report: {out / 'report.md'} ({figures['questions']} of {figures['total']} done)")
+    if figures["interrupted"]:
+        print("stopped: run the same command again to go on", file=sys.stderr)
+        return 130
+    return EXIT_FAILED if figures["errors"] else EXIT_OK
+
+
 def cmd_tiny_model(args: argparse.Namespace, settings: Settings | None) -> int:
     from .llm.tiny import build_tiny_model
 
@@ -371,5 +459,7 @@ COMMANDS = {
     "bench": cmd_bench,
     "results": cmd_results,
     "export": cmd_export,
+    "ground": cmd_ground,
+    "eval": cmd_eval,
     "tiny-model": cmd_tiny_model,
 }

@@ -441,7 +441,16 @@ class Engine:
                 send_trace()
                 raise
             emit(
-                Event("search", "sources", "", {"sources": list(ctx.sources), "context": ctx.text})
+                Event(
+                    "search",
+                    "sources",
+                    "",
+                    {
+                        "sources": list(ctx.sources),
+                        "context": ctx.text,
+                        "texts": list(ctx.source_texts),
+                    },
+                )
             )
             send_trace()
             emit(
@@ -610,7 +619,9 @@ def _error_event(exc: BaseException, column: Column = "plain") -> Event:
 
 
 def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[str, Any]:
-    """Fold an event stream into the `ask --json` object."""
+    """Fold an event stream into the `ask --json` object; with sources, each answer gains
+    "grounding" (judge.ground: per-sentence labels with evidence offsets, a summary, and
+    for the search column citation precision and recall)."""
     out: dict[str, Any] = {
         "prompt": prompt,
         "plain": _column_summary(),
@@ -627,6 +638,7 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
             "timings": {},
         },
     }
+    texts: list[str] = []
     for ev in events:
         col = out[ev.column]
         if ev.kind == "token":
@@ -653,6 +665,7 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
                 {"n": s.n, "title": s.title, "url": s.url, "site": s.site, "kind": s.kind}
                 for s in ev.data["sources"]
             ]
+            texts = list(ev.data.get("texts") or [])
         elif ev.kind == "trace":
             for key in (
                 "query",
@@ -665,6 +678,14 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
                 "timings",
             ):
                 col[key] = ev.data.get(key, col.get(key))
+    if texts:  # both answers judged against the search column's sources
+        from .judge import ground
+
+        for name in ("plain", "search"):
+            answer = out[name]["answer"]
+            if answer:
+                g = ground(answer, texts, question=prompt, citations=name == "search")
+                out[name]["grounding"] = g.as_dict()
     return out
 
 

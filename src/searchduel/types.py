@@ -98,6 +98,7 @@ class Context:
     context_tokens: int  # tokens of `text` alone
     prompt_tokens: int  # tokens of the whole chat prompt (template included)
     budget_tokens: int  # what the context was allowed to use
+    source_texts: tuple[str, ...] = ()  # source n's packed passages at [n - 1] (for the judge)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,8 @@ class Event:
       status   data={"stage": str, "message": str, ...the stage's numbers}
       prompt   data={"messages": [...], "prompt_tokens": int, (search) "context_tokens", ...}
       trace    data={"query":..., "provider":..., "pages": [...], "notice": ...} (search column)
-      sources  data={"sources": [Source, ...], "context": the packed sources block, verbatim}
+      sources  data={"sources": [Source, ...], "context": the packed sources block, verbatim,
+                     "texts": [each source's packed passages]}
       token    text=the new piece of answer text
       done     data={"answer", "ttft_s", "prefill_s", "total_s", "tokens", "tokens_per_s"}, or
                for search off {"answer": "", "skipped": True, "note": str}

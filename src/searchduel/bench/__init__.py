@@ -20,6 +20,7 @@ SUITES: dict[str, str] = {
     "serve": "searchduel.bench.serve",
     "store": "searchduel.bench.store",
     "load": "searchduel.bench.load",
+    "grounding": "searchduel.bench.grounding",
 }
 
 

@@ -34,6 +34,14 @@ def _numbers(run: str) -> list[int]:
     return out
 
 
+def cited_numbers(text: str) -> list[int]:
+    """The distinct citation numbers in `text`, in order of use ("[1-3][5]" -> 1, 2, 3, 5)."""
+    out: list[int] = []
+    for m in _CITATION.finditer(_CODE.sub("", text)):
+        out.extend(n for n in _numbers(m.group(1)) if n not in out)
+    return out
+
+
 def invalid_citations(answer: str, n_sources: int) -> list[int]:
     """The distinct citation numbers in `answer` that point at no source, in order of use."""
     bad: list[int] = []

@@ -214,7 +214,16 @@ def build_context(
         context_tokens=context_tokens,
         prompt_tokens=prompt_tokens,
         budget_tokens=budget,
+        source_texts=tuple(_source_texts(selected, nonce)),
     )
+
+
+def _source_texts(selected: Sequence[_Selected], nonce: str) -> list[str]:
+    """Each numbered source's passages as packed (no fence): what the judge checks against."""
+    by_url: dict[str, list[Chunk]] = {}
+    for s in sorted(selected, key=lambda s: s.order):
+        by_url.setdefault(s.ranked.chunk.url, []).append(s.ranked.chunk)
+    return [_render_passages(chunks, nonce) for chunks in by_url.values()]
 
 
 def _usable_pages(pages: Sequence[Page]) -> list[Page]:
