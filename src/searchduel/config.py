@@ -49,6 +49,14 @@ SEARCH_BUDGET_S = 20.0
 # typically lifts after minutes, and hammering it meanwhile extends the ban.
 BLOCK_COOLDOWN_S = 900.0
 SEARCH_CACHE_TTL_S = 900.0  # same query within 15 min: results barely change, requests cost
+# A web provider whose host does not resolve or refuses the connection (no network, a wrong
+# --ddg-url) rests this long, so the next questions go straight to the next provider; a
+# minute is short enough that a network coming back is noticed within one demo session.
+UNREACHABLE_COOLDOWN_S = 60.0
+# An offline-corpus answer given because the web failed is reused for the same question this
+# long (never past the moment a resting web provider may be tried again): a visitor asking
+# twice gets it from memory instead of a second walk down the chain.
+FALLBACK_CACHE_TTL_S = 60.0
 PROVIDER_SPACING_S = 1.0  # least gap between two requests to one provider (politeness)
 QUEUE_SIZE = 16  # requests waiting for the shared local model before "busy"
 # Comparisons the app runs at once; each runs two streams and the backend gate queues those
@@ -143,6 +151,18 @@ SPECS: tuple[Spec, ...] = (
         _parse_url,
     ),
     Spec("searxng_url", "", "SearXNG instance, e.g. http://localhost:8888", _parse_url),
+    Spec(
+        "unreachable_cooldown",
+        UNREACHABLE_COOLDOWN_S,
+        "seconds a web provider rests after its host did not resolve or refused to connect",
+        float,
+    ),
+    Spec(
+        "fallback_cache",
+        FALLBACK_CACHE_TTL_S,
+        "seconds an offline-corpus fallback answer is reused for the same question",
+        float,
+    ),
     Spec("region", "wt-wt", "DuckDuckGo region (kl), e.g. us-en, wt-wt"),
     Spec("max_new_tokens", MAX_NEW_TOKENS, "tokens each answer may generate", int),
     Spec("temperature", 0.0, "0 = greedy (the default: fair and repeatable)", float),
@@ -183,6 +203,8 @@ class Settings:
     corpus: str = str(DEFAULT_CORPUS)
     ddg_url: str = "https://html.duckduckgo.com"
     searxng_url: str = ""
+    unreachable_cooldown: float = UNREACHABLE_COOLDOWN_S
+    fallback_cache: float = FALLBACK_CACHE_TTL_S
     region: str = "wt-wt"
     max_new_tokens: int = MAX_NEW_TOKENS
     temperature: float = 0.0
