@@ -64,6 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--engine-prompt", default=PROMPT, help="engine bench: the question asked")
     parser.add_argument(
+        "--engine-new-questions",
+        type=int,
+        default=NEW_QUESTIONS,
+        help="engine bench: new questions timed with dense re-ranking on",
+    )
+    parser.add_argument(
         "--engine-continuous",
         action="store_true",
         help="engine bench: also time transformers' continuous batching (generate_batch)",
@@ -546,9 +552,7 @@ def cache_rows(engine: Engine, prompt: str, reps: int) -> list[Result]:
 def offline_auto_rows(engine: Engine, prompt: str, reps: int) -> list[Result]:
     """Default `--search auto` with no internet: the first ask falls back to the corpus, the
     repeat must come from memory."""
-    settings = engine.settings.replace(
-        search="auto", ddg_url=UNREACHABLE_DDG_URL, searxng_url="", dense=engine.settings.dense
-    )
+    settings = engine.settings.replace(search="auto", ddg_url=UNREACHABLE_DDG_URL, searxng_url="")
     first: list[float] = []
     repeat: list[float] = []
     provider = ""
@@ -647,5 +651,7 @@ def run(args: argparse.Namespace, settings: Settings) -> list[Result]:
         )
     results += cache_rows(engine, prompt, reps)
     results += offline_auto_rows(engine, prompt, reps)
-    results += new_question_rows(engine)
+    results += new_question_rows(
+        engine, max(1, getattr(args, "engine_new_questions", NEW_QUESTIONS) or NEW_QUESTIONS)
+    )
     return results
