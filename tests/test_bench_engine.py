@@ -35,6 +35,9 @@ ENGINE_ROWS = {
     "2 streams: batched": ("tok/s", ""),
     "context ready, first ask": ("ms", ""),
     "context ready, repeated question": ("ms", "<= 100"),
+    "context ready, first ask, auto without internet": ("ms", ""),
+    "context ready, repeated question, auto without internet": ("ms", "<= 100"),
+    "context ready, new question, dense on": ("ms", "<= 300"),
 }
 SERVE_ROWS = {
     "completed": ("clients", ""),
@@ -62,13 +65,18 @@ def assert_rows(results: list[Result], suite: str, expected: dict[str, tuple[str
 
 @pytest.mark.slow
 def test_engine_suite_reports_every_row(settings):
-    args = argparse.Namespace(engine_reps=1, engine_prompt=PROMPT, engine_continuous=False)
+    args = argparse.Namespace(
+        engine_reps=1, engine_prompt=PROMPT, engine_continuous=False, engine_new_questions=2
+    )
     results = bench_engine.run(args, settings)
     assert_rows(results, "engine", ENGINE_ROWS)
     by_name = {r.name: r for r in results}
     assert "same text as raw: yes" in by_name["plain column tokens/s"].note
     assert by_name["plain column tokens/s"].baseline > 0, "raw generate is the baseline"
     assert by_name["2 streams: batched"].baseline == by_name["2 streams: sequential"].value
+    offline = by_name["context ready, first ask, auto without internet"]
+    assert "answered by local" in offline.note
+    assert "bm25" in by_name["context ready, new question, dense on"].note
 
 
 @pytest.mark.slow

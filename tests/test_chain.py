@@ -18,6 +18,7 @@ from searchduel.errors import (
     SearchError,
     SearchUnavailable,
     SearchUnparseable,
+    SearchUnreachable,
 )
 from searchduel.search.chain import MAX_QUERY_CHARS, Attempt, SearchChain, clean_query
 from searchduel.search.registry import make_chain, search_cli
@@ -401,14 +402,103 @@ def test_blocks_are_never_cached(serp):
     assert serp.count("/html/") == 2
 
 
-def test_offline_answers_are_not_cached(serp):
+def test_offline_fallback_is_cached_briefly_and_labelled(serp):
     serp.script("/html/", CHALLENGE)
     serp.script("/lite/", CHALLENGE)
+    local, clock = FakeLocal(), FakeClock()
+    with chain_for(serp, "duckduckgo,local", local=local, clock=clock, fallback_ttl_s=30) as chain:
+        first = chain.search("tide tables")
+        clock.now += 10
+        again = chain.search("tide tables")
+        clock.now += 21  # past the fallback's lifetime: the corpus is asked again
+        third = chain.search("tide tables")
+    assert first.offline and not first.cached
+    assert again.cached and again.offline and again.provider == "local"
+    assert again.notices[-1] == "from the cache (10 s old)"
+    assert again.attempts == (Attempt("local", "cached", 0.0),)
+    assert not third.cached and local.calls == ["tide tables", "tide tables"]
+
+
+def test_offline_fallback_is_not_cached_when_the_web_may_answer_next_time(serp):
+    serp.script("/html/", Reply(500, "oops"))
     local = FakeLocal()
-    with chain_for(serp, "duckduckgo,local", local=local) as chain:
-        chain.search("tide tables")
-        out = chain.search("tide tables")
-    assert local.calls == ["tide tables", "tide tables"] and not out.cached
+    chain = SearchChain(
+        [Scripted("web", SearchUnavailable("web answered HTTP 500", provider="web")), local],
+        spacing_s=0.0,
+        retry_backoff_s=0.0,
+    )
+    chain.search("tide tables")
+    out = chain.search("tide tables")
+    assert not out.cached and local.calls == ["tide tables", "tide tables"]
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://searchduel-no-such-host.invalid", "refused"],
+    ids=["dns-failure", "connection-refused"],
+)
+def test_unreachable_provider_rests_at_once_and_is_tried_after_the_cooldown(serp, url):
+    if url == "refused":
+        url = f"http://127.0.0.1:{_closed_port()}"
+    local, clock = FakeLocal(), FakeClock()
+    settings = Settings(ddg_url=url, search_order="duckduckgo,local")
+    options = dict(spacing_s=0.0, clock=clock, sleep=clock.sleep, rng=random.Random(7))
+    with make_chain(
+        settings, local=local, unreachable_cooldown_s=30, fallback_ttl_s=300, **options
+    ) as chain:
+        first = chain.search("tide tables")
+        # one request each, no retry, no back-off sleep: both endpoints rest at once
+        assert outcomes(first) == [
+            ("duckduckgo", "unavailable"),
+            ("duckduckgo-lite", "unavailable"),
+            ("local", "ok"),
+        ]
+        assert clock.sleeps == []
+        assert "could not be reached" in first.notices[0] and first.offline
+        assert chain.breaker_state("duckduckgo") == "open"
+        assert chain.breaker_state("duckduckgo-lite") == "open"
+        # another question skips the web without a request
+        other = chain.search("lighthouse keepers")
+        assert [o for _, o in outcomes(other)] == ["skipped", "skipped", "ok"]
+        # the same question comes from memory, labelled, within the cool-down
+        again = chain.search("tide tables")
+        assert again.cached and again.notices[-1].startswith("from the cache")
+        # after the cool-down the web is tried again (the fallback never outlives it)
+        clock.now += 31
+        later = chain.search("tide tables")
+    assert not later.cached
+    web = [("duckduckgo", "unavailable"), ("duckduckgo-lite", "unavailable")]
+    assert outcomes(later)[:2] == web
+    assert local.calls == ["tide tables", "lighthouse keepers", "tide tables"]
+
+
+def test_unreachable_then_reachable_closes_the_breaker(serp):
+    clock = FakeClock()
+    web = Scripted(
+        "web",
+        SearchUnreachable("web could not be reached", provider="web"),
+        hits("web"),
+    )
+    chain = SearchChain(
+        [web, FakeLocal()],
+        spacing_s=0.0,
+        clock=clock,
+        sleep=clock.sleep,
+        unreachable_cooldown_s=30,
+    )
+    assert chain.search("tides").offline and chain.breaker_state("web") == "open"
+    clock.now += 31
+    out = chain.search("tides")  # the fallback entry died with the cool-down
+    assert out.provider == "web" and not out.cached and chain.breaker_state("web") == "closed"
+    assert web.calls == 2
 
 
 # --- coalescing and spacing (real threads, real clock) ------------------------------------

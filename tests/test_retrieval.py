@@ -49,6 +49,8 @@ def _args(tmp_path: Path, **extra) -> argparse.Namespace:
     qa = tmp_path / "qa.jsonl"
     qa.write_text("".join(json.dumps(q) + "\n" for q in QA), encoding="utf-8")
     argv = ["--questions", str(qa), "--scale-docs", "0", "--budgets", "300"]
+    if "squad" not in extra:
+        argv += ["--squad", ""]  # the shared SQuAD set is measured by the bench, not here
     for k, v in extra.items():
         argv += [f"--{k.replace('_', '-')}", str(v)]
     return parser.parse_args(argv)
@@ -109,3 +111,68 @@ def test_generated_corpus_is_deterministic(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "doc0000.md").read_text() == (
         tmp_path / "b" / "doc0000.md"
     ).read_text()
+
+
+def test_squad_loader_reads_the_set_or_says_why_not(tmp_path: Path) -> None:
+    missing = retrieval.load_squad(tmp_path / "nowhere")
+    assert isinstance(missing, str) and "no SQuAD dev set" in missing
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "Jaws.txt").write_text("Title: Jaws\n\nJaws is a 1975 film.\n")
+    item = {"id": "q1", "question": "When?", "match": ["1975", "in 1975"], "gold_doc": "Jaws.txt"}
+    (tmp_path / "questions.json").write_text(json.dumps([item]))
+    corpus, questions = retrieval.load_squad(tmp_path)
+    assert corpus == tmp_path / "corpus"
+    assert questions == [retrieval.QA("q1", "When?", ("1975", "in 1975"), "Jaws.txt")]
+    (tmp_path / "questions.json").write_text("[{}]")
+    assert "unreadable" in retrieval.load_squad(tmp_path)
+
+
+def test_bench_skips_the_squad_set_with_a_reason_when_shared_data_is_absent(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(retrieval, "PHI3_TOKENIZER", tmp_path / "no-tokenizer")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in DOCS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    args = _args(tmp_path, squad=tmp_path / "no-shared")
+    results = {r.name: r for r in retrieval.run(args, Settings(corpus=str(corpus), dense=False))}
+    assert results["squad-dev"].note.startswith("skipped: no SQuAD dev set")
+    assert not any(name.startswith("squad-dev recall") for name in results)
+    # the per-stage timings of the project set are reported
+    for stage in ("search", "chunk", "bm25", "pack"):
+        assert results[f"stage {stage}"].value > 0
+
+
+def test_bench_measures_a_squad_style_set_beside_the_project_set(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(retrieval, "PHI3_TOKENIZER", tmp_path / "no-tokenizer")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in DOCS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    squad = tmp_path / "squad"
+    (squad / "corpus").mkdir(parents=True)
+    for name, text in DOCS.items():
+        (squad / "corpus" / (Path(name).stem + ".txt")).write_text(text, encoding="utf-8")
+    (squad / "questions.json").write_text(
+        json.dumps(
+            [
+                {
+                    "id": q["id"],
+                    "question": q["question"],
+                    "match": q["answers"],
+                    "gold_doc": Path(q["doc"]).stem + ".txt",
+                }
+                for q in QA
+            ]
+        )
+    )
+    args = _args(tmp_path, squad=squad)
+    results = {r.name: r for r in retrieval.run(args, Settings(corpus=str(corpus), dense=False))}
+    assert results["squad-dev recall (ours)"].value == 1.0
+    assert results["squad-dev recall over the best baseline"].passed
+    for name in ("head", "bm25-120w", "snippets", "oracle", "ours@1000", "ours@2000"):
+        assert 0 <= results[f"squad-dev recall {name}"].value <= 1
+    assert results["squad-dev stage bm25"].value > 0

@@ -55,6 +55,14 @@ SEARCH_CACHE_TTL_S = 900.0  # same query within 15 min: results barely change, r
 # Search results kept, in bytes of text: ten hits are ~3 KB, so 256 queries take < 1 MB; the
 # cap stops hostile result pages (huge titles and snippets) from growing the cache.
 SEARCH_CACHE_BYTES = 4_000_000
+# A web provider whose host does not resolve or refuses the connection (no network, a wrong
+# --ddg-url) rests this long, so the next questions go straight to the next provider; a
+# minute is short enough that a network coming back is noticed within one demo session.
+UNREACHABLE_COOLDOWN_S = 60.0
+# An offline-corpus answer given because the web failed is reused for the same question this
+# long (never past the moment a resting web provider may be tried again): a visitor asking
+# twice gets it from memory instead of a second walk down the chain.
+FALLBACK_CACHE_TTL_S = 60.0
 PROVIDER_SPACING_S = 1.0  # least gap between two requests to one provider (politeness)
 # --- Limits on what one request may ask (inputs.py enforces them for the UI, API and CLI) --
 # A question is a sentence or a paragraph; 2,000 characters (~500 tokens) leaves the 4k window
@@ -196,6 +204,18 @@ SPECS: tuple[Spec, ...] = (
         _parse_url,
     ),
     Spec("searxng_url", "", "SearXNG instance, e.g. http://localhost:8888", _parse_url),
+    Spec(
+        "unreachable_cooldown",
+        UNREACHABLE_COOLDOWN_S,
+        "seconds a web provider rests after its host did not resolve or refused to connect",
+        float,
+    ),
+    Spec(
+        "fallback_cache",
+        FALLBACK_CACHE_TTL_S,
+        "seconds an offline-corpus fallback answer is reused for the same question",
+        float,
+    ),
     Spec("region", "wt-wt", "DuckDuckGo region (kl), e.g. us-en, wt-wt"),
     Spec("max_new_tokens", MAX_NEW_TOKENS, "tokens each answer may generate", int),
     Spec("temperature", 0.0, "0 = greedy (the default: fair and repeatable)", float),
@@ -279,6 +299,8 @@ class Settings:
     corpus: str = str(DEFAULT_CORPUS)
     ddg_url: str = "https://html.duckduckgo.com"
     searxng_url: str = ""
+    unreachable_cooldown: float = UNREACHABLE_COOLDOWN_S
+    fallback_cache: float = FALLBACK_CACHE_TTL_S
     region: str = "wt-wt"
     max_new_tokens: int = MAX_NEW_TOKENS
     temperature: float = 0.0

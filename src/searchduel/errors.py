@@ -7,6 +7,7 @@
     ├── SearchError            the search stage could not produce hits
     │   ├── SearchBlocked      the provider refused us (bot challenge, 403/418/429, ...)
     │   ├── SearchUnavailable  network failure, timeout, 5xx, provider not configured
+    │   │   └── SearchUnreachable  the host does not resolve or refuses the connection
     │   └── SearchUnparseable  a page with neither results nor a "no results" marker
     ├── FetchError             one page could not be fetched (carries a Page status)
     │   └── AddressRefused     the URL resolves to an address the guard refuses
@@ -74,6 +75,11 @@ class SearchBlocked(SearchError):
 
 class SearchUnavailable(SearchError):
     """The provider could not be reached or answered with a server error."""
+
+
+class SearchUnreachable(SearchUnavailable):
+    """The provider's host does not resolve, or the network refuses the connection: no
+    retry within seconds will help (an offline machine, a typo in --ddg-url)."""
 
 
 class SearchUnparseable(SearchError):

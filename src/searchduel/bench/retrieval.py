@@ -43,9 +43,17 @@ from ..types import Hit
 from . import Result, check
 
 SUITE = "retrieval"
-PHI3_TOKENIZER = Path(__file__).resolve().parents[4] / "shared" / "data" / "phi3-tokenizer"
+SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+PHI3_TOKENIZER = SHARED_DATA / "phi3-tokenizer"
+# SQuAD v1.1 dev, 600 questions over their 48 Wikipedia articles (SOURCE.txt beside it says
+# how it was built): questions nobody here wrote, so it checks what the project set cannot.
+SQUAD_DEV = SHARED_DATA / "retrieval" / "squad-dev"
 DEFAULT_QUESTIONS = ASSETS_DIR / "qa.jsonl"
-TARGET_RECALL = ">= 0.95"  # issue 5: the answer must be in the context for 95% of questions
+TARGET_RECALL = ">= 0.99"  # the project's own set: written beside the corpus, nearly all found
+# SQuAD dev (questions nobody here wrote): issue 20 asks >= 0.985 within 2,200 tokens, and at
+# least every baseline measured in the same run
+SQUAD_TARGET = ">= 0.985"
+SQUAD_SMALL_BUDGET = 1000  # recall is also reported at half the default budget
 TARGET_TOKENS = "<= 2200"  # ... within 2,200 tokens of context
 TARGET_BUILD_S = "<= 30"  # 400 documents, 15 MB: "seconds" on a laptop, with slack for CI
 TARGET_QUERY_S = "<= 0.25"  # "well under a second"
@@ -75,6 +83,27 @@ def load_questions(path: str | Path) -> list[QA]:
             QA(str(obj.get("id", n)), obj["question"], tuple(answers), str(obj.get("doc", "")))
         )
     return items
+
+
+def load_squad(folder: str | Path = SQUAD_DEV) -> tuple[Path, list[QA]] | str:
+    """(corpus folder, questions) of the SQuAD dev retrieval set, or why it is not there.
+
+    questions.json holds {"id", "question", "match": [aliases], "gold_doc"}; the corpus is
+    one .txt per article beside it.
+    """
+    folder = Path(folder)
+    qfile, corpus = folder / "questions.json", folder / "corpus"
+    if not qfile.is_file() or not corpus.is_dir():
+        return f"no SQuAD dev set at {folder} (needs questions.json and corpus/)"
+    try:
+        raw = json.loads(qfile.read_text(encoding="utf-8"))
+        items = [
+            QA(str(o["id"]), o["question"], tuple(o["match"]), str(o.get("gold_doc", "")))
+            for o in raw
+        ]
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"unreadable SQuAD dev questions in {qfile}: {exc}"
+    return corpus, items
 
 
 def normalize(text: str) -> str:
@@ -222,8 +251,11 @@ def evaluate(
     dense: bool = False,
     window: int = DEFAULT_CONTEXT_WINDOW,
     misses: list[dict] | None = None,
+    stages: dict[str, list[float]] | None = None,
 ) -> dict[str, _System]:
-    """Run every system on every question; returns them by name."""
+    """Run every system on every question; returns them by name. `stages` (when given)
+    receives each question's milliseconds per stage of the configured pipeline (search,
+    chunk, bm25, dense, pack)."""
     provider = LocalCorpusProvider(corpus)
     base = _Baselines(corpus)
     count = counter.count_text_tokens
@@ -251,22 +283,36 @@ def evaluate(
         if gold is not None:
             sys_("gold doc in pages").add_hit(any(p.url == url_for(gold.path) for p in pages))
         usable = [p for p in pages if p.ok]
-        rankings: dict[bool, tuple[list, float]] = {}
+        rankings: dict[bool, tuple[list, float, dict[str, float]]] = {}
         for budget, use_dense in variants:
             name = f"ours@{budget}" + ("+dense" if use_dense else "")
             s = settings.replace(context_tokens=budget, dense=use_dense)
+            first = budget == main_budget and use_dense == settings.dense  # the configured one
             t1 = time.perf_counter()
             if use_dense not in rankings:  # rank once per question, pack at every budget
-                ranked = rank_chunks(qa.question, chunk_pages(usable, hits), dense=use_dense)
-                rankings[use_dense] = (ranked, (time.perf_counter() - t1) * 1000)
-            ranked, rank_ms = rankings[use_dense]
+                rank_timings: dict[str, float] = {}
+                chunks = chunk_pages(usable, hits)
+                rank_timings["chunk"] = (time.perf_counter() - t1) * 1000
+                ranked = rank_chunks(qa.question, chunks, dense=use_dense, timings=rank_timings)
+                rankings[use_dense] = (ranked, (time.perf_counter() - t1) * 1000, rank_timings)
+            ranked, rank_ms, rank_timings = rankings[use_dense]
+            timings = {"search": search_ms, **rank_timings}
             t1 = time.perf_counter()
             ctx = build_context(
-                qa.question, pages, hits, counter=counter, settings=s, window=window, ranked=ranked
+                qa.question,
+                pages,
+                hits,
+                counter=counter,
+                settings=s,
+                window=window,
+                ranked=ranked,
+                timings=timings,
             )
             ms = search_ms + rank_ms + (time.perf_counter() - t1) * 1000
             sys_(name).add(ctx.text, qa.answers, count, ms)
-            first = budget == main_budget and use_dense == settings.dense  # the configured one
+            if first and stages is not None:
+                for stage, stage_ms in timings.items():
+                    stages.setdefault(stage, []).append(stage_ms)
             if first and misses is not None and not contains_answer(ctx.text, qa.answers):
                 misses.append(
                     {
@@ -382,6 +428,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="generated documents for the scale timing (0 skips it)",
     )
     g.add_argument(
+        "--squad",
+        dest="retrieval_squad",
+        type=lambda v: Path(v) if v.strip() else None,
+        default=SQUAD_DEV,
+        metavar="DIR",
+        help="SQuAD dev retrieval set (questions.json, corpus/); '' skips it "
+        "(default ../shared/data/retrieval/squad-dev, skipped with a note when absent)",
+    )
+    g.add_argument(
         "--misses",
         dest="retrieval_misses",
         type=Path,
@@ -392,7 +447,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings | None = None) -> list[Result]:
-    """Measure recall and context tokens against the baselines, and index/query times."""
+    """Measure recall and context tokens against the baselines, on the project's set and on
+    the SQuAD dev set, per-stage timings, and index/query times."""
     settings = settings or Settings()
     questions_path = getattr(args, "retrieval_questions", None) or DEFAULT_QUESTIONS
     questions = load_questions(questions_path)
@@ -401,6 +457,7 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> list[Resu
         settings.context_window or getattr(counter, "context_window", 0) or (DEFAULT_CONTEXT_WINDOW)
     )
     budgets = sorted({settings.context_tokens, *_ints(getattr(args, "retrieval_budgets", ""))})
+    compare_dense = getattr(args, "retrieval_dense", False) or settings.dense
 
     LocalCorpus._cache.pop(Path(settings.corpus).expanduser().resolve(), None)
     t0 = time.perf_counter()
@@ -408,20 +465,18 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> list[Resu
     build_s = time.perf_counter() - t0
 
     misses: list[dict] = []
+    stages: dict[str, list[float]] = {}
     systems = evaluate(
         corpus,
         questions,
         counter,
         settings,
         budgets=budgets,
-        dense=getattr(args, "retrieval_dense", False) or settings.dense,
+        dense=compare_dense,
         window=window,
         misses=misses,
+        stages=stages,
     )
-    if getattr(args, "retrieval_misses", None):
-        Path(args.retrieval_misses).write_text(
-            "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in misses), encoding="utf-8"
-        )
     for m in misses[:10]:
         print(f"miss {m['id']}: {m['question']} -> {m['answers'][:2]}", file=sys.stderr)
 
@@ -429,58 +484,45 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> list[Resu
         f"{len(questions)} questions over {len(corpus.docs)} documents "
         f"({Path(settings.corpus).name}), {counter_name}"
     )
-    # the headline is the configured pipeline (dense re-ranking included when it is on)
-    ours = systems[f"ours@{settings.context_tokens}" + ("+dense" if settings.dense else "")]
-    fixed = systems["bm25-120w"]
-    results = [
-        Result(
-            SUITE,
-            "recall (ours)",
-            ours.recall,
-            "",
-            fixed.recall,
-            TARGET_RECALL,
-            check(ours.recall, TARGET_RECALL),
-            where,
-        ),
-        Result(
-            SUITE,
-            "context tokens (ours)",
-            ours.mean_tokens,
-            "tokens",
-            fixed.mean_tokens,
-            TARGET_TOKENS,
-            check(ours.mean_tokens, TARGET_TOKENS),
-            f"mean; budget {settings.context_tokens}; dense {'on' if settings.dense else 'off'}",
-        ),
-    ]
-    for name, s in systems.items():
-        if name == "query":
-            continue
-        if name == "gold doc in pages":  # a diagnostic: did the search find the page at all?
-            results.append(Result(SUITE, name, s.recall, note=f"{s.found}/{s.n}"))
-            continue
-        results.append(Result(SUITE, f"recall {name}", s.recall, note=f"{s.found}/{s.n}"))
-        results.append(Result(SUITE, f"tokens {name}", s.mean_tokens, "tokens"))
-    results.append(
-        Result(
-            SUITE,
-            "pipeline time (ours)",
-            ours.ms / max(ours.n, 1),
-            "ms",
-            note="search + chunk + rank + pack, per question",
-        )
-    )
-    if "query" in systems:
-        results.append(
-            Result(
-                SUITE,
-                "query time",
-                systems["query"].ms,
-                "ms",
-                note="mean LocalCorpusProvider.search",
+    results = _set_results("", systems, settings, where, TARGET_RECALL)
+    results += _stage_results("", stages)
+
+    squad = getattr(args, "retrieval_squad", SQUAD_DEV)
+    if squad:
+        loaded = load_squad(squad)
+        if isinstance(loaded, str):
+            results.append(Result(SUITE, "squad-dev", 0.0, note=f"skipped: {loaded}"))
+        else:
+            folder, squad_qs = loaded
+            squad_corpus = LocalCorpus.load(folder, cache_dir=False)
+            squad_misses: list[dict] = []
+            squad_stages: dict[str, list[float]] = {}
+            squad_systems = evaluate(
+                squad_corpus,
+                squad_qs,
+                counter,
+                settings,
+                budgets=sorted({SQUAD_SMALL_BUDGET, *budgets}),
+                dense=compare_dense,
+                window=window,
+                misses=squad_misses,
+                stages=squad_stages,
             )
+            LocalCorpus._cache.pop(Path(folder).resolve(), None)
+            for m in squad_misses:
+                m["set"] = "squad-dev"
+            misses += squad_misses
+            where = (
+                f"SQuAD v1.1 dev: {len(squad_qs)} questions over {len(squad_corpus.docs)} "
+                f"Wikipedia articles, {counter_name}"
+            )
+            results += _set_results("squad-dev ", squad_systems, settings, where, SQUAD_TARGET)
+            results += _stage_results("squad-dev ", squad_stages)
+    if getattr(args, "retrieval_misses", None):
+        Path(args.retrieval_misses).write_text(
+            "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in misses), encoding="utf-8"
         )
+
     results.append(
         Result(
             SUITE,
@@ -490,7 +532,6 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> list[Resu
             note=f"{len(corpus.docs)} docs, {len(corpus.chunks)} chunks",
         )
     )
-
     n_scale = getattr(args, "retrieval_scale", 400)
     if n_scale:
         build, q_mean, q_p95, size = measure_scale(n_scale)
@@ -518,6 +559,103 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> list[Resu
             )
         )
     return results
+
+
+BASELINES = ("head", "bm25-120w", "snippets")
+
+
+def _set_results(
+    prefix: str, systems: dict[str, _System], settings: Settings, where: str, target: str
+) -> list[Result]:
+    """Recall and tokens of every system on one question set; the headline is the configured
+    pipeline (dense re-ranking included when it is on), held to `target` and, for the
+    independent set, to the best baseline measured in the same run."""
+    ours = systems[f"ours@{settings.context_tokens}" + ("+dense" if settings.dense else "")]
+    fixed = systems["bm25-120w"]
+    results = [
+        Result(
+            SUITE,
+            f"{prefix}recall (ours)",
+            ours.recall,
+            "",
+            fixed.recall,
+            target,
+            check(ours.recall, target),
+            where,
+        ),
+        Result(
+            SUITE,
+            f"{prefix}context tokens (ours)",
+            ours.mean_tokens,
+            "tokens",
+            fixed.mean_tokens,
+            TARGET_TOKENS,
+            check(ours.mean_tokens, TARGET_TOKENS),
+            f"mean; budget {settings.context_tokens}; dense {'on' if settings.dense else 'off'}",
+        ),
+    ]
+    if prefix:
+        name, best = max(((n, systems[n].recall) for n in BASELINES), key=lambda x: x[1])
+        margin = ours.recall - best
+        results.append(
+            Result(
+                SUITE,
+                f"{prefix}recall over the best baseline",
+                margin,
+                "",
+                best,
+                ">= 0",
+                check(margin, ">= 0"),
+                f"best baseline: {name}",
+            )
+        )
+    for name, s in systems.items():
+        if name == "query":
+            continue
+        if name == "gold doc in pages":  # a diagnostic: did the search find the page at all?
+            results.append(Result(SUITE, f"{prefix}{name}", s.recall, note=f"{s.found}/{s.n}"))
+            continue
+        results.append(Result(SUITE, f"{prefix}recall {name}", s.recall, note=f"{s.found}/{s.n}"))
+        results.append(Result(SUITE, f"{prefix}tokens {name}", s.mean_tokens, "tokens"))
+    results.append(
+        Result(
+            SUITE,
+            f"{prefix}pipeline time (ours)",
+            ours.ms / max(ours.n, 1),
+            "ms",
+            note="search + chunk + rank + pack, per question",
+        )
+    )
+    if "query" in systems:
+        results.append(
+            Result(
+                SUITE,
+                f"{prefix}query time",
+                systems["query"].ms,
+                "ms",
+                note="mean LocalCorpusProvider.search",
+            )
+        )
+    return results
+
+
+def _stage_results(prefix: str, stages: dict[str, list[float]]) -> list[Result]:
+    """Mean and 95th-percentile milliseconds of each stage of the configured pipeline."""
+    out = []
+    for stage in ("search", "chunk", "bm25", "dense", "pack"):
+        times = sorted(stages.get(stage, ()))
+        if times:
+            p95 = times[int(0.95 * (len(times) - 1))]
+            out.append(
+                Result(
+                    SUITE,
+                    f"{prefix}stage {stage}",
+                    statistics.mean(times),
+                    "ms",
+                    note=f"mean per question; p95 {p95:.1f} ms",
+                )
+            )
+    return out
 
 
 def _ints(text: str) -> list[int]:

@@ -11,6 +11,10 @@ Decisions, in one place:
   the server's Retry-After when it sent one. After the cool-down exactly one request (the
   probe) goes through; its success closes the breaker, its failure reopens it. Other
   failures open it after `failures_to_open` in a row, for `failure_cooldown_s`.
+- A host that does not resolve or refuses the connection (SearchUnreachable: no network, a
+  wrong mirror URL) opens the breaker at once for `unreachable_cooldown_s` (a setting, 1 min)
+  and is not retried: on an offline machine the next question goes straight to the next
+  provider instead of waiting for every web provider to fail twice.
 - The one retry: after SearchUnavailable (timeout, 5xx, network), with a jittered back-off;
   after a block only when the server named a Retry-After that fits the budget. A bot
   challenge or an unparseable page is never retried: asking again does not help, and
@@ -18,8 +22,11 @@ Decisions, in one place:
 - Empty results from a provider are a genuine "no results" from it, noted, and the next
   provider is asked: a second engine often finds what the first did not. If every
   provider that answered had nothing, the outcome has no hits (not an error).
-- The cache keeps web answers with hits for `cache_ttl_s`; blocks, failures, empty answers
-  and offline-corpus answers are never cached, so the web is asked again next time.
+- The cache keeps web answers with hits for `cache_ttl_s`; blocks, failures and empty
+  answers are never cached. An offline-corpus answer is kept for `fallback_ttl_s` (a
+  setting, 1 min), and never past the moment a resting web provider ahead of it may be
+  tried again, so a repeated question is answered from memory ("from the cache") and the
+  web is still asked once its cool-down is over.
 - When no provider answers, the most informative error is raised: SearchBlocked if any
   provider blocked us, else SearchUnparseable, else SearchUnavailable; its message holds
   every notice.
@@ -38,12 +45,14 @@ from typing import Any, NamedTuple
 
 from ..config import (
     BLOCK_COOLDOWN_S,
+    FALLBACK_CACHE_TTL_S,
     PROVIDER_SPACING_S,
     SEARCH_BUDGET_S,
     SEARCH_CACHE_BYTES,
     SEARCH_CACHE_TTL_S,
     SEARCH_HITS,
     SEARCH_TIMEOUT_S,
+    UNREACHABLE_COOLDOWN_S,
 )
 from ..errors import (
     SearchBlocked,
@@ -51,6 +60,7 @@ from ..errors import (
     SearchError,
     SearchUnavailable,
     SearchUnparseable,
+    SearchUnreachable,
 )
 from ..types import Hit
 from .base import SearchProvider
@@ -195,6 +205,8 @@ class SearchChain:
         failure_cooldown_s: float = FAILURE_COOLDOWN_S,
         failures_to_open: int = FAILURES_TO_OPEN,
         cache_ttl_s: float = SEARCH_CACHE_TTL_S,
+        unreachable_cooldown_s: float = UNREACHABLE_COOLDOWN_S,
+        fallback_ttl_s: float = FALLBACK_CACHE_TTL_S,
         budget_s: float = SEARCH_BUDGET_S,
         retry_backoff_s: float = RETRY_BACKOFF_S,
         clock: Callable[[], float] = time.monotonic,
@@ -212,6 +224,8 @@ class SearchChain:
         self.failure_cooldown_s = failure_cooldown_s
         self.failures_to_open = failures_to_open
         self.cache_ttl_s = cache_ttl_s
+        self.unreachable_cooldown_s = unreachable_cooldown_s
+        self.fallback_ttl_s = fallback_ttl_s
         self.budget_s = budget_s
         self.retry_backoff_s = retry_backoff_s
         self._clock = clock
@@ -223,7 +237,10 @@ class SearchChain:
         self._lock = threading.Lock()
         self._breakers = {name: _Breaker() for name in names}
         self._next_slot: dict[str, float] = {}
-        self._cache: OrderedDict[tuple[str, int], tuple[float, SearchOutcome]] = OrderedDict()
+        # key -> (stored at, expires at, outcome)
+        self._cache: OrderedDict[tuple[str, int], tuple[float, float, SearchOutcome]] = (
+            OrderedDict()
+        )
         self._cache_bytes = 0  # text held by the cached outcomes (CACHE_BYTES bounds it)
         self._inflight: dict[tuple[str, int], _Flight] = {}
 
@@ -260,7 +277,7 @@ class SearchChain:
         try:
             outcome = self._run(cleaned, k, on_provider)
             flight.outcome = outcome
-            if outcome.hits and not outcome.offline:
+            if outcome.hits:
                 with self._lock:
                     self._cache_put(key, outcome)
             return outcome
@@ -413,6 +430,8 @@ class SearchChain:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _retry_wait(self, exc: SearchError) -> float | None:
+        if isinstance(exc, SearchUnreachable):
+            return None  # a name that does not resolve now will not resolve in a second
         if isinstance(exc, SearchBlocked):
             if exc.retry_after is None:
                 return None
@@ -497,6 +516,8 @@ class SearchChain:
             b.failures += 1
             if isinstance(exc, SearchBlocked):
                 rest = exc.retry_after if exc.retry_after is not None else self.cooldown_s
+            elif isinstance(exc, SearchUnreachable):
+                rest = self.unreachable_cooldown_s
             elif b.state == "half-open" or b.failures >= self.failures_to_open:
                 rest = self.failure_cooldown_s
             else:
@@ -526,9 +547,10 @@ class SearchChain:
         entry = self._cache.get(key)
         if entry is None:
             return None
-        stored, outcome = entry
-        age = self._clock() - stored
-        if age >= self.cache_ttl_s:
+        stored, expires, outcome = entry
+        now = self._clock()
+        age = now - stored
+        if now >= expires:
             del self._cache[key]
             self._cache_bytes -= _outcome_bytes(outcome)
             return None
@@ -542,16 +564,38 @@ class SearchChain:
         )
 
     def _cache_put(self, key: tuple[str, int], outcome: SearchOutcome) -> None:
+        now = self._clock()
+        if not outcome.offline:
+            expires = now + self.cache_ttl_s
+        else:
+            # a fallback: short-lived, and gone when a web provider ahead may be tried again
+            expires = now + self.fallback_ttl_s
+            for provider in self.providers:
+                if provider.name == outcome.provider:
+                    break
+                b = self._breakers[provider.name]
+                if b.state == "closed":
+                    # it failed without resting (or had nothing): ask it again next time
+                    # unless it only found no results
+                    if any(
+                        a.provider == provider.name and a.outcome not in ("empty", "skipped")
+                        for a in outcome.attempts
+                    ):
+                        expires = now
+                else:
+                    expires = min(expires, b.open_until)
+            if expires <= now:
+                return
         size = _outcome_bytes(outcome)
         if size > CACHE_BYTES:
             return
         old = self._cache.pop(key, None)
         if old is not None:
-            self._cache_bytes -= _outcome_bytes(old[1])
-        self._cache[key] = (self._clock(), outcome)
+            self._cache_bytes -= _outcome_bytes(old[2])
+        self._cache[key] = (now, expires, outcome)
         self._cache_bytes += size
         while len(self._cache) > CACHE_ENTRIES or self._cache_bytes > CACHE_BYTES:
-            self._cache_bytes -= _outcome_bytes(self._cache.popitem(last=False)[1][1])
+            self._cache_bytes -= _outcome_bytes(self._cache.popitem(last=False)[1][2])
 
 
 def _outcome_bytes(outcome: SearchOutcome) -> int:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from ..errors import SearchBlocked, SearchUnavailable
+from ..errors import SearchBlocked, SearchUnavailable, SearchUnreachable
 from ..types import Hit
 
 # One stable, current desktop browser. Rotating user agents is what bot detectors look for;
@@ -59,12 +59,19 @@ def send(
     timeout: float,
     **kwargs: object,
 ) -> httpx.Response:
-    """One request; transport failures become SearchUnavailable naming the provider."""
+    """One request; transport failures become SearchUnavailable naming the provider
+    (SearchUnreachable when no connection could be opened at all)."""
     try:
         return client.request(method, url, timeout=timeout, follow_redirects=False, **kwargs)
     except httpx.TimeoutException:
         raise SearchUnavailable(
             f"{label} did not answer within {timeout:g} s", provider=provider
+        ) from None
+    except httpx.ConnectError as exc:
+        # DNS failure, connection refused, network unreachable: the chain rests the
+        # provider at once instead of retrying
+        raise SearchUnreachable(
+            f"{label} could not be reached ({type(exc).__name__}: {exc})", provider=provider
         ) from None
     except httpx.HTTPError as exc:
         raise SearchUnavailable(

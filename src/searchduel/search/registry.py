@@ -118,6 +118,8 @@ def make_chain(
         raise
     for note in notes:
         log.info("search: %s", note)
+    options.setdefault("unreachable_cooldown_s", settings.unreachable_cooldown)
+    options.setdefault("fallback_ttl_s", settings.fallback_cache)
     return SearchChain(
         providers,
         on_close=http.close if owned else None,
