@@ -38,6 +38,7 @@ ENGINE_ROWS = {
     "context ready, first ask, auto without internet": ("ms", ""),
     "context ready, repeated question, auto without internet": ("ms", "<= 100"),
     "context ready, new question, dense on": ("ms", "<= 300"),
+    "offline corpus embedded at start-up": ("s", ""),
 }
 SERVE_ROWS = {
     "completed": ("clients", ""),

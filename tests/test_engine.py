@@ -279,3 +279,29 @@ def test_an_unreachable_provider_is_said_once_in_plain_words(settings):
     for jargon in ("Error", "Errno", "--", "duckduckgo"):
         assert jargon not in message
     assert "Errno -2" in result["search"]["error_detail"]
+
+
+def test_the_offline_corpus_is_embedded_once_ahead_of_questions(settings, monkeypatch, tmp_path):
+    """warm-up pins the corpus's passages (rag/dense.pin), so a new question over it asks the
+    dense model for one embedding only: its own."""
+    import numpy as np
+
+    from searchduel.rag import dense
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    encoded: list[str] = []
+
+    def encode(texts):
+        encoded.extend(texts)
+        return np.eye(384, dtype=np.float32)[[hash(t) % 384 for t in texts]]
+
+    monkeypatch.setattr(dense, "_encode", encode)
+    monkeypatch.setattr(dense, "_cache", type(dense._cache)())
+    monkeypatch.setattr(dense, "_pinned", {})
+    engine = Engine(settings.replace(dense=True), ScriptedBackend())
+    pinned = engine.embed_corpus()
+    assert pinned > 100 and list(tmp_path.rglob("*.npz")), "pinned and saved with the corpus"
+    encoded.clear()
+    engine.context("When was the Berlin Wall opened?", settings.replace(dense=True))
+    assert encoded[:1] == ["When was the Berlin Wall opened?"]
+    assert len(encoded) <= 3, f"passages were embedded again: {encoded[1:]}"

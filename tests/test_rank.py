@@ -229,3 +229,73 @@ def test_entity_prior_prefers_the_passage_naming_the_entity() -> None:
     question = "When was the tower designed by Gustave Eiffel opened?"
     assert rank.ENTITY_WEIGHT > 0
     assert rank_chunks(question, chunks)[0].chunk.url == "https://b/"
+
+
+def _fake_encoder(monkeypatch, dense) -> list[str]:
+    """A stand-in for the MiniLM forward pass that records what it was asked to read."""
+    encoded: list[str] = []
+
+    def encode(texts):
+        encoded.extend(texts)
+        rows = np.zeros((len(texts), 384), dtype=np.float32)
+        for i, t in enumerate(texts):
+            rows[i, hash(t) % 384] = 1.0
+        return rows
+
+    monkeypatch.setattr(dense, "_encode", encode)
+    monkeypatch.setattr(dense, "_cache", type(dense._cache)())
+    monkeypatch.setattr(dense, "_pinned", {})
+    return encoded
+
+
+def test_pinned_corpus_embeddings_outlive_the_cache_and_are_read_back(
+    monkeypatch, tmp_path
+) -> None:
+    from searchduel.rag import dense
+
+    encoded = _fake_encoder(monkeypatch, dense)
+    passages = [f"passage number {i} about harbours" for i in range(5)]
+    saved = tmp_path / "pinned.npz"
+    assert dense.pin(passages, cache_file=saved) == 5
+    assert sorted(encoded) == sorted(passages) and saved.is_file()
+    dense.clear_cache()  # the question cache only: pinned rows are part of the index
+    encoded.clear()
+    rows = dense.embed([passages[3], "a new question"])
+    assert encoded == ["a new question"], "a pinned passage costs no forward pass"
+    assert rows.shape == (2, 384)
+    # a restart: nothing in memory, the rows come back from the file without encoding
+    monkeypatch.setattr(dense, "_pinned", {})
+    encoded.clear()
+    assert dense.pin(passages, cache_file=saved) == 5 and encoded == []
+    assert np.allclose(
+        dense.embed([passages[0]])[0], rows[0] * 0 + dense._pinned[dense._key(passages[0])]
+    )
+
+
+def test_pinned_embeddings_are_bounded_in_bytes(monkeypatch) -> None:
+    from searchduel.rag import dense
+
+    _fake_encoder(monkeypatch, dense)
+    monkeypatch.setattr(dense, "PINNED_BYTES", 3 * dense.ROW_BYTES)
+    assert dense.pin([f"text {i}" for i in range(10)]) == 3
+    assert dense.pin(["one more"]) == 3, "a full pin store takes no more rows"
+
+
+def test_snippets_of_read_pages_cost_the_dense_model_nothing(monkeypatch) -> None:
+    from searchduel.rag import dense
+
+    encoded = _fake_encoder(monkeypatch, dense)
+    page = [
+        Chunk(url="https://a/", title="A", text=f"harbour ships sail {i} " * 10, position=i)
+        for i in range(3)
+    ]
+    snippet_of_read_page = Chunk(
+        url="https://a/", title="A", text="harbour ships sail 1", position=-1, from_snippet=True
+    )
+    snippet_alone = Chunk(
+        url="https://b/", title="B", text="harbour ships in fog", position=-1, from_snippet=True
+    )
+    rank_chunks("harbour ships", [*page, snippet_of_read_page, snippet_alone], dense=True)
+    read = [t.split("\n", 1)[1] for t in encoded if "\n" in t]
+    assert snippet_alone.text in read, "a snippet whose page failed is still read"
+    assert snippet_of_read_page.text not in read

@@ -147,12 +147,25 @@ class Engine:
                     from .rag.dense import load_model
 
                     load_model()
+                    if "local" in self.settings.providers:
+                        self.embed_corpus()
             except Exception:  # reported again, with its context, when the question uses it
                 pass
 
         thread = threading.Thread(target=work, name="warm-up", daemon=True)
         thread.start()
         return thread
+
+    def embed_corpus(self, settings: Settings | None = None) -> int:
+        """Embed the offline corpus's passages once, as its index is built once (rag/dense.py
+        `pin`); a new question over it then costs the dense stage one forward pass."""
+        from .rag import dense
+        from .rag.rank import dense_text
+        from .search.local import corpus_cache_file
+
+        corpus = self.local_provider(settings).corpus
+        texts = [dense_text(c) for c in corpus.chunks if c.text]
+        return dense.pin(texts, cache_file=corpus_cache_file(corpus.folder, dense.pin_file_name()))
 
     # --- the search stages, shared with the CLI's `search` and `context` ---------------------
 

@@ -598,8 +598,13 @@ def new_question_rows(engine: Engine, n: int = NEW_QUESTIONS) -> list[Result]:
 
         dense.load_model()
         dense.clear_cache()
+        # as the app's warm-up does: the corpus's passages are embedded once, like its index
+        t_pin = time.perf_counter()
+        pinned = engine.embed_corpus(settings)
+        pin_s = time.perf_counter() - t_pin
     except Exception as exc:  # the model package missing: say so, measure without it
         print(f"engine bench: dense re-ranker unavailable ({exc})", file=sys.stderr)
+        pinned, pin_s = 0, 0.0
     times: list[float] = []
     stages: dict[str, list[float]] = {}
     for q in questions:
@@ -620,7 +625,14 @@ def new_question_rows(engine: Engine, n: int = NEW_QUESTIONS) -> list[Result]:
             target=NEW_QUESTION_TARGET_MS,
             passed=check(value, NEW_QUESTION_TARGET_MS),
             note=f"--search local; mean of {len(times)} questions; ms by stage: {per_stage}",
-        )
+        ),
+        Result(
+            SUITE,
+            "offline corpus embedded at start-up",
+            pin_s,
+            "s",
+            note=f"{pinned} passages, once per corpus (read back from disk after the first run)",
+        ),
     ]
 
 

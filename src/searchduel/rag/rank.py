@@ -250,8 +250,14 @@ def rank_chunks(
         from .dense import similarities  # lazy: loads a model
 
         # Re-rank only the lexical front-runners: the model costs ~10 ms a passage on a CPU.
-        top = sorted(range(len(chunks)), key=lambda i: (-fused[i], i))[:DENSE_CANDIDATES]
-        sims = similarities(question, [_dense_text(chunks[i]) for i in top])
+        # A snippet of a page we also read is not one of them: its score moves onto the
+        # page's own passage (_credit_snippets) and it leaves the race, so reading it would
+        # be a forward pass for nothing (and an offline corpus's passages are pinned ahead,
+        # snippets are not).
+        read_pages = {c.url for c in chunks if not c.from_snippet}
+        eligible = [i for i, c in enumerate(chunks) if not (c.from_snippet and c.url in read_pages)]
+        top = sorted(eligible, key=lambda i: (-fused[i], i))[:DENSE_CANDIDATES]
+        sims = similarities(question, [dense_text(chunks[i]) for i in top])
         dense_scores = np.zeros(len(chunks), dtype=np.float64)
         dense_scores[top] = sims
         # Cosine similarities of related passages crowd into a narrow band (0.3-0.6):
@@ -468,6 +474,7 @@ def _with_page_evidence(scores: np.ndarray, chunks: Sequence[Chunk]) -> np.ndarr
     return (1 - PAGE_WEIGHT) * scores + PAGE_WEIGHT * page
 
 
-def _dense_text(chunk: Chunk) -> str:
+def dense_text(chunk: Chunk) -> str:
+    """What the dense model reads of a chunk (also what an offline corpus pins ahead)."""
     head = " - ".join(x for x in (chunk.title, chunk.heading) if x)
     return f"{head}\n{chunk.text}" if head else chunk.text

@@ -188,6 +188,12 @@ def _extractor_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
+def corpus_cache_file(root: Path, suffix: str, cache_dir: Path | None = None) -> Path:
+    """A file beside the corpus's extraction cache, for other index-time data (embeddings)."""
+    key = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:16]
+    return (cache_dir or default_cache_dir()) / f"{key}.{suffix}"
+
+
 def _cache_file(cache_dir: Path, root: Path) -> Path:
     key = hashlib.sha256(str(root).encode()).hexdigest()[:16]
     return cache_dir / f"{key}.v{CACHE_VERSION}.{_extractor_fingerprint()}.json.gz"
