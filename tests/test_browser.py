@@ -8,7 +8,6 @@ happen (then a short settle).
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from itertools import pairwise
@@ -28,21 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
 ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        reason = "Chromium is not installed (apt-get install -y chromium)"
-        if os.environ.get("SEARCHDUEL_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def open_page(browser, url: str, width: int = 1280):
