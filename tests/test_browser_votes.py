@@ -51,6 +51,10 @@ def blind_run(browser, app_url, app_data_dir):
     before = results_summary(page)
     page.get_by_role("tab", name="Duel").click()
     page.check("#blind input")
+    page.click("#settings")  # short answers: the module's run stays quick on a busy machine
+    page.fill("#max-new-tokens input[type=number]", "48")
+    page.press("#max-new-tokens input[type=number]", "Enter")
+    page.click("#settings")
     page.fill("#prompt textarea", PROMPT)
     page.click("#ask")
     running(page)
@@ -60,6 +64,8 @@ def blind_run(browser, app_url, app_data_dir):
     with Store(app_data_dir / "searchduel.sqlite3", create=False) as store:
         newest = store.recent(1)[0]
     assert newest["prompt"] == PROMPT
+    with Store(app_data_dir / "searchduel.sqlite3", create=False) as store:
+        assert store.get(newest["id"]).tokens["plain"] <= 48
     yield page, newest["id"], before, during
     page.context.close()
 
@@ -143,6 +149,7 @@ def test_share_copies_a_permalink_that_round_trips(blind_run, app_data_dir):
     link = page.evaluate("() => navigator.clipboard.readText()")
     assert link.endswith(f"?c={cid}")
     with Store(app_data_dir / "searchduel.sqlite3", create=False) as store:
+        store.set_grounding(cid, {"supported": 0.5, "sentences": 4})  # as the judge would
         record = store.get(cid)
     view = page.context.new_page()
     try:
@@ -158,6 +165,7 @@ def test_share_copies_a_permalink_that_round_trips(blind_run, app_data_dir):
         assert shown and shown[:3] == record.plain_answer.split()[:3]
         assert view.locator("#sources a").count() == len(record.sources) > 0
         assert "You have voted" in view.inner_text("#vote-status")
+        assert view.inner_text("#grounding").strip() == "Grounding: supported 50% · sentences 4"
         assert all(votes_disabled(view)), "this browser has voted already"
         view.click("#copy-markdown")
         md = view.evaluate("() => navigator.clipboard.readText()")

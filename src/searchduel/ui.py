@@ -442,6 +442,7 @@ def _duel_tab(
             value=settings.max_new_tokens,
             step=16,
             label="Max new tokens (each answer)",
+            elem_id="max-new-tokens",
         )
         temperature = gr.Slider(
             0.0,
@@ -605,7 +606,8 @@ def _duel_tab(
             stats_search: record_stats(rec, right),
             given_search: given(right),
             notice: gr.update(
-                value=search_notice(record_trace(rec)) if right == "search" else "", visible=True
+                value=search_notice(record_trace(rec)) if right == "search" else "",
+                visible=right == "search",
             ),
             sources: source_text,
             trace: trace_markdown(record_trace(rec), errors),
@@ -660,6 +662,8 @@ def _duel_tab(
         comparison_id: str, state: Any, request: gr.Request | None, how: str
     ) -> dict[Any, Any]:
         """A stored comparison on the Duel tab, or a friendly note when there is none."""
+        if not store.enabled:
+            return {record_note: f"**That link cannot be opened here.** {STORE_OFF_NOTE}"}
         try:
             record = store.get(comparison_id)
         except (ComparisonNotFound, StoreError) as exc:
