@@ -8,6 +8,7 @@ real SQLite file of the launched app (`app_data_dir`).
 from __future__ import annotations
 
 import json
+from urllib.parse import urljoin
 
 import pytest
 
@@ -206,3 +207,18 @@ def test_an_unknown_link_gets_a_friendly_message_and_the_page_works(browser, app
             assert "Traceback" not in page.inner_text("body")
         finally:
             page.context.close()
+
+
+def test_results_exports_download_without_session_hashes(blind_run):
+    page, cid, _before, _during = blind_run
+    page.get_by_role("tab", name="Results").click()
+    for fmt in ("jsonl", "csv"):
+        page.click(f"#export-{fmt}")
+        link = page.locator(f"#export-file a[href*='.{fmt}']").first
+        link.wait_for(state="attached", timeout=30000)
+        body = page.request.get(urljoin(page.url, link.get_attribute("href"))).text()
+        assert cid in body and "session_hash" not in body, fmt
+        if fmt == "jsonl":
+            (mine,) = [json.loads(x) for x in body.splitlines() if cid in x]
+            assert mine["votes"][0]["blind"] is True
+    page.get_by_role("tab", name="Duel").click()

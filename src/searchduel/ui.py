@@ -822,9 +822,14 @@ def _duel_tab(
         if placement.get("blind"):
             out[vote_status] = VOTE_ASK_BLIND
             return out
+        try:  # never leave Ask stuck on "Running…" because the store hiccuped
+            shown_record = store.get(cid)
+        except StoreError as exc:
+            logging.getLogger(__name__).warning("could not read back %s: %s", cid, exc)
+            return out
         out.update(
             record_view(
-                store.get(cid), visitor=_visitor(state, request), link_base=link_base(request)
+                shown_record, visitor=_visitor(state, request), link_base=link_base(request)
             )
         )
         for name in (answer_plain, answer_search, stats_plain, stats_search, given_plain):
@@ -877,8 +882,16 @@ def _duel_tab(
             except (InvalidVote, StoreError) as exc:  # the buttons stay enabled for a retry
                 gr.Warning(f"Your vote was not recorded: {exc}")
                 return {vote_status: f"**Your vote was not recorded:** {exc}. Try again."}
+            try:
+                voted_on = store.get(cid)
+            except StoreError as exc:
+                logging.getLogger(__name__).warning("could not read back %s: %s", cid, exc)
+                return {
+                    vote_status: "**Thanks, your vote is in.**",
+                    **{b: gr.update(interactive=False) for b in vote_buttons},
+                }
             out = record_view(
-                store.get(cid),
+                voted_on,
                 left=left,
                 revealed_blind=bool(placement.get("blind")),
                 visitor=visitor,
