@@ -95,3 +95,38 @@ def test_the_history_secret_is_stable_per_store_and_per_purpose(tmp_path):
     with Store(tmp_path / "s.sqlite3") as again:
         assert again.derived_secret("history") == first, "the history survives a restart"
     assert Store(None).derived_secret("history") != Store(None).derived_secret("history")
+
+
+def _component(demo, elem_id: str) -> dict:
+    (found,) = [
+        c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == elem_id
+    ]
+    return found["props"]
+
+
+def test_the_page_with_storing_off_says_so_and_offers_no_votes(tmp_path):
+    from searchduel.loader import BackendLoader
+    from searchduel.ui import build
+
+    settings = Settings(store=False, data_dir=str(tmp_path), blind=True)
+    demo = build(BackendLoader(settings), settings)  # never started: the page alone
+    assert _component(demo, "vote-status")["value"] == STORE_OFF_NOTE
+    assert _component(demo, "blind")["interactive"] is False, "no blind votes without a store"
+    for key in ("left", "right", "tie", "bad"):
+        assert _component(demo, f"vote-{key}")["interactive"] is False
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_page_keeps_history_under_a_fixed_key_with_the_configured_secret(tmp_path):
+    import gradio as gr
+
+    from searchduel.config import HISTORY_STORAGE_KEY
+    from searchduel.loader import BackendLoader
+    from searchduel.ui import build
+
+    settings = Settings(data_dir=str(tmp_path), history_secret="s3cret")
+    demo = build(BackendLoader(settings), settings)
+    (state,) = [b for b in demo.blocks.values() if isinstance(b, gr.BrowserState)]
+    assert state.storage_key == HISTORY_STORAGE_KEY and state.secret == "s3cret"
+    assert _component(demo, "blind")["value"] is False, "not blind unless the Space says so"
+    assert _component(demo, "results") is not None and _component(demo, "history") is not None
