@@ -249,8 +249,22 @@ def test_page_serves_while_the_model_loads_and_asks_once_ready(browser, slow_app
         page.context.close()
 
 
+def settled_lengths(page) -> tuple[int, int]:
+    """The columns' lengths once the page has drawn its last update (a page left in the
+    background may draw a late batch when it comes back)."""
+    last = lengths(page)
+    for _ in range(40):
+        page.wait_for_timeout(250)
+        now = lengths(page)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 def test_empty_prompt_warns_and_loses_nothing(page):
-    before = lengths(page)
+    page.bring_to_front()
+    before = settled_lengths(page)
     page.fill("#prompt textarea", "   ")
     page.click("#ask")
     page.wait_for_selector("text=Type a question first", timeout=10000)
