@@ -69,8 +69,15 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url(tiny_model_dir: Path):
-    """`python app.py` launched as a stranger would, on the tiny model and the offline corpus."""
+def app_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data folder (comparison store) of the app that `app_url` launches."""
+    return tmp_path_factory.mktemp("app-data")
+
+
+@pytest.fixture(scope="session")
+def app_url(tiny_model_dir: Path, app_data_dir: Path):
+    """`python app.py` launched as a stranger would, on the tiny model and the offline corpus,
+    storing into a fresh data folder."""
     import subprocess
     import sys
     import time
@@ -82,6 +89,7 @@ def app_url(tiny_model_dir: Path):
         **os.environ,
         "SEARCHDUEL_MAX_NEW_TOKENS": "320",
         "SEARCHDUEL_DENSE": "false",  # the browser test times streams: keep the CPU for them
+        "SEARCHDUEL_DATA_DIR": str(app_data_dir),
         "GRADIO_ANALYTICS_ENABLED": "False",
         "PYTHONUNBUFFERED": "1",
     }
@@ -167,6 +175,24 @@ def slow_app(tmp_path_factory: pytest.TempPathFactory):
     cmd = [sys.executable, str(REPO / "tests" / "slow_app.py"), str(port), str(gate)]
     for url in _serve(cmd, env, ".slow_app.log", port):
         yield url, gate
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (one per test module), or a skip when it is not installed."""
+    from test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        reason = "Chromium is not installed (apt-get install -y chromium)"
+        if os.environ.get("SEARCHDUEL_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture

@@ -58,3 +58,18 @@ def test_an_over_long_prompt_is_blamed_on_the_prompt_in_both_columns(client):
 def test_api_lists_compare(client):
     info = client.view_api(print_info=False, return_format="dict")
     assert "/compare" in info["named_endpoints"]
+
+
+def test_a_finished_api_comparison_is_stored(client, app_data_dir):
+    from searchduel.store import Store
+
+    prompt = "How does photosynthesis turn sunlight into sugar? (stored)"
+    final = client.predict(prompt, 16, 0.0, 4, "local", api_name="/compare")
+    with Store(app_data_dir / "searchduel.sqlite3", create=False) as store:
+        (row,) = [r for r in store.recent(50) if r["prompt"] == prompt]
+        record = store.get(row["id"])
+    assert record.plain_answer and record.search_answer
+    assert record.plain_answer.split()[:3] == final[0].split()[:3]
+    assert record.sources and record.context, "the sources and their block are kept"
+    assert record.settings["max_new_tokens"] == 16, "the settings it ran with"
+    assert record.tokens["plain"] == 16 and record.provider == "local"

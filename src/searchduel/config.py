@@ -115,6 +115,11 @@ BOOTSTRAP_SEED = 0  # fixed, so the same votes always show the same interval
 LENGTH_BIAS_EDGES = (-1000, -300, -100, 100, 300, 1000)
 # Points kept of the cumulative-share curve: a chart is ~600 px wide, more points draw nothing.
 CURVE_POINTS = 400
+# The page's history of a browser's comparisons: localStorage key (fixed, so the list survives
+# restarts and redeploys) and how many entries it keeps (a side panel of 20 prompts is a
+# screenful; older ones stay reachable through their permalinks).
+HISTORY_STORAGE_KEY = "searchduel-history"
+HISTORY_ITEMS = 20
 
 
 def _parse_bool(value: str) -> bool:
@@ -245,6 +250,18 @@ SPECS: tuple[Spec, ...] = (
         "store", True, "keep comparisons and votes (false: nothing stored, no votes)", _parse_bool
     ),
     Spec(
+        "blind",
+        False,
+        "start the page blind: answers as A / B at random, sources hidden until the vote",
+        _parse_bool,
+    ),
+    Spec(
+        "history_secret",
+        "",
+        "secret that encrypts the browser's history; empty = derived from the store's salt",
+        secret=True,
+    ),
+    Spec(
         "session_salt",
         "",
         "secret mixed into session hashes; empty = a random salt kept in the store",
@@ -316,6 +333,8 @@ class Settings:
     queue_size: int = QUEUE_SIZE
     data_dir: str = ""
     store: bool = True
+    blind: bool = False
+    history_secret: str = ""
     session_salt: str = ""
     max_prompt_chars: int = MAX_PROMPT_CHARS
     max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP

@@ -116,6 +116,7 @@ def shares_figure(s: dict[str, Any]) -> Any:
                 )
             )
     fig = _figure(7.0, 1.3 + 0.3 * len(rows), left=0.34)
+    fig.subplots_adjust(right=0.88)  # room for the n= labels right of the axis
     ax = fig.add_subplot()
     ys = list(range(len(rows)))[::-1]
     drawn = [(y, r) for y, r in zip(ys, rows, strict=True) if r[1] is not None]
@@ -142,6 +143,8 @@ def shares_figure(s: dict[str, Any]) -> Any:
 
 def over_time_figure(s: dict[str, Any]) -> Any:
     """Cumulative search-on win share after each decisive vote, with its Wilson band."""
+    from matplotlib.ticker import MaxNLocator
+
     fig = _figure()
     ax = fig.add_subplot()
     pts = s["over_time"]
@@ -156,6 +159,7 @@ def over_time_figure(s: dict[str, Any]) -> Any:
             linewidth=0,
         )
         ax.plot(x, [p["search_win_share"] for p in pts], color=SEARCH_COLOUR)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # votes come whole
     ax.axhline(0.5, color=NEUTRAL_COLOUR, linestyle="--", linewidth=1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("decisive votes so far (in time order)")

@@ -69,7 +69,7 @@ _ID_RE = re.compile(r"[A-Za-z0-9_-]{22,86}")  # token_urlsafe of 16 to 64 bytes
 VOTE_CHOICES = ("search", "plain", "tie", "both_bad")
 COLUMNS = ("plain", "search")
 # Settings that say nothing about how the answers were made (or are secret): not snapshotted.
-_NOT_SNAPSHOTTED = {"host", "port", "data_dir", "store", "queue_size"}
+_NOT_SNAPSHOTTED = {"host", "port", "data_dir", "store", "queue_size", "blind"}
 
 # MIGRATIONS[i] takes the file from schema version i to i + 1. Append; never edit a step.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -392,6 +392,12 @@ class Store:
     def session_hash(self, session: str) -> str:
         """The salted hash kept in place of a session id (128 bits of HMAC-SHA256)."""
         return hmac.new(self._salt, session.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+    def derived_secret(self, purpose: str) -> str:
+        """A secret for `purpose` derived from the session salt (stable while the store is);
+        a random one per process when storing is off."""
+        salt = self._salt or secrets.token_bytes(32)
+        return hmac.new(salt, purpose.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
     @property
     def schema_version(self) -> int:

@@ -1,10 +1,15 @@
 """Gradio Blocks: wires components to the engine and renders its events. Nothing else.
 
     build(loader) ─► header (title, model line, test-model banner, load status)
-                 └─► Tabs ─► "Duel" tab (_duel_tab): prompt, Ask/Stop, settings, examples,
-                                two columns (answer, copy, stats, what the model was given),
-                                sources and the search trace
+                 ├─► Sidebar: this browser's history (gr.BrowserState) ─► a stored comparison
+                 └─► Tabs ─► "Duel" tab (_duel_tab): prompt, Ask/Stop, blind toggle, settings,
+                     │          examples, two columns (answer, copy, stats, what the model was
+                     │          given), sources, the search trace, votes, Share / Markdown / JSON
+                     └─► "Results" tab (_results_tab): results.results_view, exports
     Ask / Enter / an example ─► _lock ─► compare (one generator, both columns) ─► _unlock
+                                           └─► store.save(comparison_from_events(...))
+    a vote button ─► store.vote ─► the stored comparison shown revealed (record_view)
+    ?c=<id> (demo.load) / a history entry ─► store.get ─► record_view, or a friendly note
 
 Decisions, in one place:
 
@@ -22,6 +27,27 @@ Decisions, in one place:
 - Examples run on click (the same lock → compare → unlock chain). The prompt is never cleared.
 - An API call to /compare made while the model loads waits for it (the page's Ask is
   disabled instead); after a failed load it gets an error saying what failed.
+- Storing goes through store.py only. A comparison is stored when both columns ended (an
+  answer or an error) and Stop was not pressed; the API's /compare is stored too.
+- Votes: the four buttons are disabled by _lock and enabled by _unlock only when the
+  comparison was stored, so never on a half-finished answer and never left stuck after a
+  failed run; a vote that fails to be written keeps them enabled for a retry. A voter is the
+  browser's id kept in its history (it survives reloads and tabs), else the Gradio session;
+  a second vote is refused with a message. "vote-left"/"vote-right" are the columns as shown.
+- Blind mode (`--blind` sets the toggle's default; the visitor can switch it): _lock draws the
+  left column at random and titles the columns A / B; compare then sends only the answers
+  (no [n] markers, no stage words, stats, sources, trace or prompts), so nothing that tells
+  the sides apart reaches the browser before the vote. The vote reveals them in place
+  (A · Search on), and the side shown and blind mode are recorded with it.
+- The left column keeps the element ids "answer-plain", "stats-plain"... whatever it shows;
+  only its title says which answer it holds.
+- History: gr.BrowserState under HISTORY_STORAGE_KEY, encrypted with `history_secret` (or a
+  secret derived from the store's salt, so it survives restarts); ids and prompts only.
+- `?c=<id>` and history entries show the stored comparison read-only (Ask runs the prompt
+  again), votable once by a browser that has not voted on it; an unknown or malformed id gets
+  a note and the page works on.
+- Handlers with many outputs return {component: update}; one that changes nothing returns
+  one gr.skip() (an empty dict is not read as updates).
 - Everything shown comes from render.py; messages are the engine's plain words (errors'
   details only in the trace's fold-out). New tabs go into `build` beside `_duel_tab`.
 """
@@ -29,27 +55,51 @@ Decisions, in one place:
 from __future__ import annotations
 
 import json
+import logging
+import secrets
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from .config import ASSETS_DIR, COMPARE_CONCURRENCY, LOAD_POLL_S, Settings
+from .config import (
+    ASSETS_DIR,
+    COMPARE_CONCURRENCY,
+    HISTORY_ITEMS,
+    HISTORY_STORAGE_KEY,
+    LOAD_POLL_S,
+    MAX_VOTE_REASON_CHARS,
+    Settings,
+)
 from .engine import Engine, RunOptions
+from .errors import ComparisonNotFound, DuplicateVote, InvalidVote, StoreError
 from .loader import BackendLoader, ModelInfo
 from .render import (
     answer_markdown,
+    blind_markdown,
+    comparison_markdown,
+    grounding_line,
     prompt_markdown,
+    record_context_markdown,
+    record_error,
+    record_search_off,
+    record_sources,
+    record_stats,
+    record_trace,
     safe_markdown,
     search_notice,
     sources_markdown,
     stats_line,
     trace_markdown,
 )
+from .results import results_view
+from .store import COLUMNS, Comparison, Store, comparison_from_events
 from .types import Event, Source
 
 TITLE = "Search Duel"
@@ -164,6 +214,8 @@ class _Run:
     stop: threading.Event = field(default_factory=threading.Event)
     started: bool = False
     done: bool = False
+    comparison_id: str = ""  # set when the finished comparison was stored
+    prompt: str = ""
 
 
 def model_line(info: ModelInfo) -> str:
@@ -220,13 +272,27 @@ def build(app: BackendLoader | Engine, settings: Settings | None = None) -> gr.B
     result with launch_kwargs()."""
     loader = app if isinstance(app, BackendLoader) else BackendLoader.ready(app)
     settings = settings or loader.settings
+    store, store_note = open_store(settings)
+    secret = settings.history_secret or store.derived_secret("history")
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        history = gr.BrowserState(
+            {"visitor": "", "items": []}, storage_key=HISTORY_STORAGE_KEY, secret=secret
+        )
         gr.Markdown(f"# {TITLE}\n{INTRO}", elem_id="intro")
         model = gr.Markdown(model_line(loader.info()), elem_id="model-line")
         banner = gr.Markdown(TEST_MODEL_BANNER, elem_id="test-model-banner", visible=False)
         status = gr.Markdown(load_status(loader.snapshot()), elem_id="load-status")
-        with gr.Tabs(elem_id="tabs"), gr.Tab("Duel", id="duel"):
-            ask = _duel_tab(loader, settings)
+        with gr.Sidebar(label="History", open=False, elem_id="history-panel"):
+            gr.Markdown("### Your comparisons\nThis browser's recent ones; click one to see it.")
+            history_list = gr.Radio(
+                [], label="Recent", show_label=False, elem_id="history", interactive=True
+            )
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab("Duel", id="duel"):
+                ask = _duel_tab(demo, loader, settings, store, store_note, history, history_list)
+            with gr.Tab("Results", id="results", elem_id="results") as results_tab:
+                _results_tab(store, results_tab)
+        del tabs
         timer = gr.Timer(LOAD_POLL_S)
 
         def poll() -> tuple[Any, ...]:
@@ -248,36 +314,410 @@ def build(app: BackendLoader | Engine, settings: Settings | None = None) -> gr.B
     return demo
 
 
-def _duel_tab(loader: BackendLoader, settings: Settings) -> gr.Button:
-    """The main tab: prompt, buttons, settings, examples, both columns. Returns Ask (the
-    header's poll enables it once the model is ready)."""
+def open_store(settings: Settings) -> tuple[Store, str]:
+    """The comparison store and, when nothing can be stored, the page's words for why."""
+    if not settings.store:
+        return Store(None), STORE_OFF_NOTE
+    try:
+        return Store.from_settings(settings), ""
+    except StoreError as exc:
+        logging.getLogger(__name__).warning("storing is off: %s", exc)
+        return Store(
+            None
+        ), f"Comparisons cannot be stored on this server ({exc}), so there is no voting."
+
+
+STORE_OFF_NOTE = (
+    "Storing is turned off on this server: comparisons are not kept, so there is no voting, "
+    "history or links."
+)
+VOTE_ASK = "Which answer is better? One vote each; an optional reason helps."
+VOTE_ASK_BLIND = "Which answer is better, A or B? The sides are revealed once you vote."
+NOT_FOUND_NOTE = (
+    "**That link does not open a stored comparison.** It may be mistyped, or the comparison "
+    "is gone. Ask your own question below."
+)
+
+
+def other(column: str) -> str:
+    return "search" if column == "plain" else "plain"
+
+
+def column_title(column: str) -> str:
+    return "Search off" if column == "plain" else "Search on"
+
+
+def vote_labels(left: str, blind: bool) -> tuple[str, str]:
+    if blind:
+        return "A is better", "B is better"
+    return f"{column_title(left)} better", f"{column_title(other(left))} better"
+
+
+def history_choices(state: Any) -> list[tuple[str, str]]:
+    items = (state or {}).get("items") or []
+    out = []
+    for item in items:
+        prompt = " ".join(str(item.get("prompt", "")).split())
+        label = prompt if len(prompt) <= 60 else prompt[:59] + "…"
+        out.append((label or "(empty prompt)", str(item.get("id", ""))))
+    return out
+
+
+def remember(state: Any, comparison_id: str, prompt: str) -> dict[str, Any]:
+    """The history with this comparison first (newest first, HISTORY_ITEMS at most)."""
+    state = dict(state or {})
+    items = [i for i in state.get("items") or [] if i.get("id") != comparison_id]
+    items.insert(0, {"id": comparison_id, "prompt": prompt[:300]})
+    state["items"] = items[:HISTORY_ITEMS]
+    return state
+
+
+def _visitor(state: Any, request: gr.Request | None) -> str:
+    """Who votes: the browser's id from its history (survives reloads), else the session."""
+    visitor = (state or {}).get("visitor") if isinstance(state, dict) else ""
+    if visitor:
+        return str(visitor)
+    return (request.session_hash if request is not None else None) or ""
+
+
+def _blind_column(col: _Column) -> str:
+    answer = col.done.get("answer", col.text) if col.done else col.text
+    body = blind_markdown(answer)
+    if col.error:
+        body = (body + "\n\n" if body else "") + f"> ⚠️ **{col.error}**"
+    if not body and (col.status or not col.done):
+        body = "*Working…*"
+    return body
+
+
+def blind_outputs(view: _View, left: str) -> tuple[str, ...]:
+    """The nine column outputs in blind mode: answers only, placed as shown, no citations."""
+    cols = {"plain": view.plain, "search": view.search}
+    return (_blind_column(cols[left]), "", "", _blind_column(cols[other(left)]), "", "", "", "", "")
+
+
+def _duel_tab(
+    demo: gr.Blocks,
+    loader: BackendLoader,
+    settings: Settings,
+    store: Store,
+    store_note: str,
+    history: gr.BrowserState,
+    history_list: gr.Radio,
+) -> gr.Button:
+    """The main tab: prompt, buttons, settings, examples, both columns, votes, the tools for
+    one comparison. Returns Ask (the header's poll enables it once the model is ready)."""
     runs: dict[str, _Run] = {}
     runs_lock = threading.Lock()
     corpus_root = str(Path(settings.corpus).expanduser().resolve()) if settings.corpus else ""
+    downloads = Path(tempfile.mkdtemp(prefix="searchduel-json-"))
 
     def key_of(request: gr.Request | None) -> str:
         return (request.session_hash if request is not None else None) or "api"
 
-    def lock(prompt: str, request: gr.Request) -> tuple[Any, ...]:
-        skip = (gr.skip(), gr.skip(), gr.skip())
+    with gr.Row(equal_height=True, elem_id="ask-row"):
+        prompt = gr.Textbox(
+            label="Prompt",
+            placeholder=PLACEHOLDER,
+            lines=2,
+            max_lines=8,
+            scale=6,
+            elem_id="prompt",
+        )
+        with gr.Column(scale=1, min_width=120):
+            ask = gr.Button(ASK, variant="primary", elem_id="ask", interactive=False)
+            stop = gr.Button("Stop", variant="stop", elem_id="stop", interactive=False)
+    with gr.Row(elem_id="mode-row"):
+        blind = gr.Checkbox(
+            value=settings.blind,
+            label="Blind: show the answers as A and B at random; reveal after my vote",
+            elem_id="blind",
+            interactive=store.enabled,
+            container=False,
+        )
+    with gr.Accordion("Settings", open=False, elem_id="settings"), gr.Row():
+        max_new = gr.Slider(
+            16,
+            2048,
+            value=settings.max_new_tokens,
+            step=16,
+            label="Max new tokens (each answer)",
+            elem_id="max-new-tokens",
+        )
+        temperature = gr.Slider(
+            0.0,
+            1.5,
+            value=settings.temperature,
+            step=0.05,
+            label="Temperature (0 = greedy, same for both columns)",
+        )
+        pages = gr.Slider(1, 10, value=settings.pages, step=1, label="Pages to read")
+        provider = gr.Dropdown(PROVIDER_CHOICES, value=settings.search, label="Search provider")
+    examples = load_examples()
+    example_block = (
+        gr.Examples(examples=[[e] for e in examples], inputs=[prompt], label="Examples")
+        if examples
+        else None
+    )
+    run_id = gr.State("")
+    shown = gr.State({})  # the comparison on screen: id, left column, blind, voted
+    record_note = gr.Markdown(elem_id="record-note")
+    with gr.Row(equal_height=False, elem_id="duel"):
+        with gr.Column(elem_classes=["duel-column"], elem_id="column-plain"):
+            title_left = gr.Markdown("### Search off", elem_id="title-left")
+            answer_plain = gr.Markdown(elem_id="answer-plain", min_height=160)
+            with gr.Row(elem_classes=["answer-foot"]):
+                stats_plain = gr.Markdown(elem_id="stats-plain", elem_classes=["stats"])
+                copy_plain = gr.Button(
+                    "Copy", size="sm", elem_id="copy-plain", scale=0, min_width=70
+                )
+            with gr.Accordion(
+                "What the model was given", open=False, elem_id="prompt-plain"
+            ) as acc_given_plain:
+                given_plain = gr.Markdown(elem_id="given-plain")
+        with gr.Column(elem_classes=["duel-column"], elem_id="column-search"):
+            title_right = gr.Markdown("### Search on", elem_id="title-right")
+            notice = gr.Markdown(elem_id="search-notice", elem_classes=["stats"])
+            answer_search = gr.Markdown(elem_id="answer-search", min_height=160)
+            with gr.Row(elem_classes=["answer-foot"]):
+                stats_search = gr.Markdown(elem_id="stats-search", elem_classes=["stats"])
+                copy_search = gr.Button(
+                    "Copy", size="sm", elem_id="copy-search", scale=0, min_width=70
+                )
+            sources = gr.Markdown(elem_id="sources")
+            with gr.Accordion(
+                "What the model was given", open=False, elem_id="prompt-search"
+            ) as acc_given_search:
+                given_search = gr.Markdown(elem_id="given-search")
+            with gr.Accordion("Search trace", open=False, elem_id="trace") as acc_trace:
+                trace = gr.Markdown(elem_id="trace-body", elem_classes=["trace-table"])
+    grounding = gr.Markdown(elem_id="grounding", elem_classes=["stats"])
+    with gr.Group(elem_id="votes"):
+        with gr.Row(elem_id="vote-row"):
+            vote_buttons = [
+                gr.Button(label, elem_id=f"vote-{key}", interactive=False, min_width=110)
+                for key, label in (
+                    ("left", "Search off better"),
+                    ("right", "Search on better"),
+                    ("tie", "Tie"),
+                    ("bad", "Both bad"),
+                )
+            ]
+        reason = gr.Textbox(
+            label="Reason (optional, one line)",
+            max_lines=1,
+            max_length=MAX_VOTE_REASON_CHARS,
+            elem_id="vote-reason",
+        )
+    vote_status = gr.Markdown(store_note, elem_id="vote-status")
+    with gr.Row(elem_id="tools", visible=False) as tools:
+        share = gr.Button("Share", size="sm", elem_id="share", scale=0, min_width=110)
+        copy_md = gr.Button(
+            "Copy as Markdown", size="sm", elem_id="copy-markdown", scale=0, min_width=170
+        )
+        download = gr.DownloadButton(
+            "Download JSON", size="sm", elem_id="download-json", scale=0, min_width=150
+        )
+        cid_box = gr.Textbox(visible="hidden", elem_id="comparison-id")
+        md_box = gr.Textbox(visible="hidden", elem_id="comparison-md")
+    for button, target in ((copy_plain, "answer-plain"), (copy_search, "answer-search")):
+        button.click(
+            None,
+            js=f"() => navigator.clipboard.writeText("
+            f"document.querySelector('#{target}').innerText.trim())",
+            api_visibility="private",
+        )
+    share.click(None, js=SHARE_JS, api_visibility="private")
+    copy_md.click(
+        None,
+        js="() => navigator.clipboard.writeText("
+        "document.querySelector('#comparison-md textarea').value)",
+        api_visibility="private",
+    )
+
+    # --- a stored comparison on screen (a revealed vote, history, a permalink) ---------------
+
+    def record_view(
+        record: Comparison,
+        *,
+        left: str = "plain",
+        revealed_blind: bool = False,
+        visitor: str = "",
+        note: str = "",
+        link_base: str = "",
+    ) -> dict[Any, Any]:
+        rec = record.as_dict()
+        right = other(left)
+        search_off = record_search_off(rec)
+        rec_sources = record_sources(rec)
+
+        def answer(column: str) -> str:
+            text = rec[f"{column}_answer"]
+            if column == "search" and search_off:
+                body = "ℹ️ *Search was off for this comparison.*"
+            elif column == "search":
+                body = answer_markdown(text, rec_sources, corpus_root)
+            else:
+                body = safe_markdown(text)
+            error = record_error(rec, column)
+            if error:
+                body = (body + "\n\n" if body else "") + f"> ⚠️ **{error}**"
+            return body
+
+        def given(column: str) -> str:
+            if column == "search":
+                if search_off:
+                    return "*Nothing was sent: search is off.*"
+                return record_context_markdown(rec)
+            return "*Stored comparisons keep the sources block, not the whole prompt.*"
+
+        def title(column: str, letter: str) -> str:
+            return (
+                f"### {letter} · {column_title(column)}"
+                if revealed_blind
+                else (f"### {column_title(column)}")
+            )
+
+        source_text = sources_markdown(rec_sources, corpus_root)
+        if source_text and left == "search":
+            source_text = "*These are the sources of the left answer (A), which searched.*\n\n" + (
+                source_text
+            )
+        can_vote = store.enabled and not store.has_voted(record.id, visitor)
+        label_left, label_right = vote_labels(left, False)
+        if revealed_blind:
+            label_left, label_right = "A is better", "B is better"
+        status = (
+            "You have voted on this comparison." if store.enabled and not can_vote else VOTE_ASK
+        )
+        json_path = downloads / f"searchduel-{record.id}.json"
+        json_path.write_text(json.dumps(rec, ensure_ascii=False, indent=1), "utf-8")
+        link = f"{link_base}?c={record.id}" if link_base else ""
+        errors = {
+            column_title(c).lower(): record_error(rec, c) for c in COLUMNS if record_error(rec, c)
+        }
+        return {
+            title_left: title(left, "A"),
+            title_right: title(right, "B"),
+            answer_plain: answer(left),
+            stats_plain: record_stats(rec, left),
+            given_plain: given(left),
+            answer_search: answer(right),
+            stats_search: record_stats(rec, right),
+            given_search: given(right),
+            notice: gr.update(
+                value=search_notice(record_trace(rec)) if right == "search" else "",
+                visible=right == "search",
+            ),
+            sources: source_text,
+            trace: trace_markdown(record_trace(rec), errors),
+            acc_given_plain: gr.update(visible=True),
+            acc_given_search: gr.update(visible=True),
+            acc_trace: gr.update(visible=True),
+            grounding: grounding_line(rec.get("grounding")),
+            vote_buttons[0]: gr.update(value=label_left, interactive=can_vote),
+            vote_buttons[1]: gr.update(value=label_right, interactive=can_vote),
+            vote_buttons[2]: gr.update(interactive=can_vote),
+            vote_buttons[3]: gr.update(interactive=can_vote),
+            vote_status: status,
+            shown: {"id": record.id, "left": left, "blind": False, "prompt": record.prompt},
+            tools: gr.update(visible=True),
+            cid_box: record.id,
+            md_box: comparison_markdown(rec, link),
+            download: gr.update(value=str(json_path)),
+            record_note: note,
+        }
+
+    record_outputs = [
+        title_left,
+        title_right,
+        answer_plain,
+        stats_plain,
+        given_plain,
+        answer_search,
+        stats_search,
+        given_search,
+        notice,
+        sources,
+        trace,
+        acc_given_plain,
+        acc_given_search,
+        acc_trace,
+        grounding,
+        *vote_buttons,
+        vote_status,
+        shown,
+        tools,
+        cid_box,
+        md_box,
+        download,
+        record_note,
+    ]
+
+    def link_base(request: gr.Request | None) -> str:
+        referer = request.headers.get("referer", "") if request is not None else ""
+        return referer.split("?", 1)[0].split("#", 1)[0]
+
+    def open_stored(
+        comparison_id: str, state: Any, request: gr.Request | None, how: str
+    ) -> dict[Any, Any]:
+        """A stored comparison on the Duel tab, or a friendly note when there is none."""
+        if not store.enabled:
+            return {record_note: f"**That link cannot be opened here.** {STORE_OFF_NOTE}"}
+        try:
+            record = store.get(comparison_id)
+        except (ComparisonNotFound, StoreError) as exc:
+            logging.getLogger(__name__).info("no comparison for %r: %s", comparison_id[:40], exc)
+            return {record_note: NOT_FOUND_NOTE}
+        when = record.created[:16].replace("T", " ")
+        note = f"*{how} from {when} UTC. Ask runs the prompt again.*"
+        out = record_view(
+            record, visitor=_visitor(state, request), note=note, link_base=link_base(request)
+        )
+        out[prompt] = record.prompt
+        return out
+
+    # --- the run: lock ─► compare ─► unlock -----------------------------------------------
+
+    def lock(prompt_text: str, blind_on: bool, provider_name: str, request: gr.Request) -> Any:
         if loader.engine is None:
             gr.Warning("The model is not ready yet.")
-            return skip
-        if not (prompt or "").strip():
+            return {ask: gr.skip()}
+        if not (prompt_text or "").strip():
             gr.Warning("Type a question first.")
-            return skip
+            return {ask: gr.skip()}
         key = key_of(request)
         with runs_lock:
             current = runs.get(key)
             if current is not None and not current.done:
                 gr.Warning("A comparison is already running: wait for it, or press Stop.")
-                return skip
+                return {ask: gr.skip()}
             run = runs[key] = _Run(uuid.uuid4().hex)
-        return (
-            gr.update(value=RUNNING, interactive=False),
-            gr.update(interactive=True),
-            run.run_id,
-        )
+        is_blind = bool(blind_on) and store.enabled and provider_name != "off"
+        left = secrets.choice(COLUMNS) if is_blind else "plain"
+        label_left, label_right = vote_labels(left, is_blind)
+        return {
+            ask: gr.update(value=RUNNING, interactive=False),
+            stop: gr.update(interactive=True),
+            run_id: run.run_id,
+            shown: {"id": "", "left": left, "blind": is_blind},
+            title_left: "### A" if is_blind else "### Search off",
+            title_right: "### B" if is_blind else "### Search on",
+            acc_given_plain: gr.update(visible=not is_blind),
+            acc_given_search: gr.update(visible=not is_blind),
+            acc_trace: gr.update(visible=not is_blind),
+            notice: gr.update(visible=not is_blind),
+            grounding: "",
+            vote_buttons[0]: gr.update(value=label_left, interactive=False),
+            vote_buttons[1]: gr.update(value=label_right, interactive=False),
+            vote_buttons[2]: gr.update(interactive=False),
+            vote_buttons[3]: gr.update(interactive=False),
+            vote_status: store_note or "*Vote once both answers are finished.*",
+            tools: gr.update(visible=False),
+            cid_box: "",
+            md_box: "",
+            record_note: "",
+        }
 
     def compare(
         prompt: str,
@@ -286,6 +726,7 @@ def _duel_tab(loader: BackendLoader, settings: Settings) -> gr.Button:
         pages: float,
         provider: str,
         run_id: str = "",
+        shown: Any = None,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> Iterator[tuple[str, ...]]:
         skip = tuple(gr.skip() for _ in range(N_OUTPUTS))
@@ -323,25 +764,79 @@ def _duel_tab(loader: BackendLoader, settings: Settings) -> gr.Button:
             pages=int(pages),
             search=provider,
         )
+        placement = shown if (run_id and isinstance(shown, dict)) else {}
+        is_blind = bool(placement.get("blind"))
+        left = placement.get("left", "plain")
         view = _View(corpus_root=corpus_root)
+        events: list[Event] = []
+        question = prompt.strip()
         try:
-            for event in engine.run(prompt.strip(), options, stop=run.stop):
+            for event in engine.run(question, options, stop=run.stop):
+                events.append(event)
                 view.apply(event)
                 if event.kind == "error" and event.data.get("type") == "BackendBusy":
                     gr.Warning(event.text)
-                yield view.outputs()
+                yield blind_outputs(view, left) if is_blind else view.outputs()
+            run.comparison_id = _store_run(question, events, view, options.apply(engine.settings))
+            run.prompt = question
         finally:
             run.stop.set()
             run.done = True
 
-    def unlock(run_id: str, request: gr.Request) -> tuple[Any, ...]:
+    def _store_run(question: str, events: list[Event], view: _View, ran: Settings) -> str:
+        """Store a finished comparison (both columns ended, not stopped); its id or ""."""
+        columns = (view.plain, view.search)
+        finished = all(c.done is not None or c.error for c in columns)
+        stopped = any(c.done and c.done.get("stopped") for c in columns)
+        if not store.enabled or not finished or stopped:
+            return ""
+        try:
+            return store.save(comparison_from_events(question, events, ran))
+        except StoreError as exc:
+            gr.Warning(f"This comparison could not be stored: {exc}")
+            return ""
+
+    def unlock(run_id: str, placement: Any, state: Any, request: gr.Request) -> Any:
         key = key_of(request)
         with runs_lock:
             run = runs.get(key)
             if run is not None and not run.done and not (run.run_id == run_id and not run.started):
-                return gr.skip(), gr.skip()  # another run of this browser is still going
+                return {ask: gr.skip()}  # another run of this browser is still going
             runs.pop(key, None)
-        return gr.update(value=ASK, interactive=True), gr.update(interactive=False)
+        out: dict[Any, Any] = {
+            ask: gr.update(value=ASK, interactive=True),
+            stop: gr.update(interactive=False),
+        }
+        cid = run.comparison_id if run is not None and run.run_id == run_id else ""
+        if not cid:
+            out[vote_status] = store_note or "*Not stored: the comparison did not finish.*"
+            return out
+        placement = dict(placement or {})
+        placement.update(id=cid, prompt=run.prompt)
+        out[shown] = placement
+        for button in vote_buttons:
+            out[button] = gr.update(interactive=True)
+        new_state = remember(state, cid, run.prompt)
+        out[history] = new_state
+        out[history_list] = gr.update(choices=history_choices(new_state), value=None)
+        if placement.get("blind"):
+            out[vote_status] = VOTE_ASK_BLIND
+            return out
+        try:  # never leave Ask stuck on "Running…" because the store hiccuped
+            shown_record = store.get(cid)
+        except StoreError as exc:
+            logging.getLogger(__name__).warning("could not read back %s: %s", cid, exc)
+            return out
+        out.update(
+            record_view(
+                shown_record, visitor=_visitor(state, request), link_base=link_base(request)
+            )
+        )
+        for name in (answer_plain, answer_search, stats_plain, stats_search, given_plain):
+            out.pop(name)  # the live rendering stays (it has the full prompts)
+        for name in (given_search, notice, sources, trace):
+            out.pop(name)
+        return out
 
     def stop_now(request: gr.Request) -> None:
         with runs_lock:
@@ -349,74 +844,125 @@ def _duel_tab(loader: BackendLoader, settings: Settings) -> gr.Button:
         if run is not None:
             run.stop.set()
 
-    with gr.Row(equal_height=True, elem_id="ask-row"):
-        prompt = gr.Textbox(
-            label="Prompt",
-            placeholder=PLACEHOLDER,
-            lines=2,
-            max_lines=8,
-            scale=6,
-            elem_id="prompt",
-        )
-        with gr.Column(scale=1, min_width=120):
-            ask = gr.Button(ASK, variant="primary", elem_id="ask", interactive=False)
-            stop = gr.Button("Stop", variant="stop", elem_id="stop", interactive=False)
-    with gr.Accordion("Settings", open=False, elem_id="settings"), gr.Row():
-        max_new = gr.Slider(
-            16,
-            2048,
-            value=settings.max_new_tokens,
-            step=16,
-            label="Max new tokens (each answer)",
-        )
-        temperature = gr.Slider(
-            0.0,
-            1.5,
-            value=settings.temperature,
-            step=0.05,
-            label="Temperature (0 = greedy, same for both columns)",
-        )
-        pages = gr.Slider(1, 10, value=settings.pages, step=1, label="Pages to read")
-        provider = gr.Dropdown(PROVIDER_CHOICES, value=settings.search, label="Search provider")
-    examples = load_examples()
-    example_block = (
-        gr.Examples(examples=[[e] for e in examples], inputs=[prompt], label="Examples")
-        if examples
-        else None
-    )
-    run_id = gr.State("")
-    with gr.Row(equal_height=False, elem_id="duel"):
-        with gr.Column(elem_classes=["duel-column"], elem_id="column-plain"):
-            gr.Markdown("### Search off")
-            answer_plain = gr.Markdown(elem_id="answer-plain", min_height=160)
-            with gr.Row(elem_classes=["answer-foot"]):
-                stats_plain = gr.Markdown(elem_id="stats-plain", elem_classes=["stats"])
-                copy_plain = gr.Button(
-                    "Copy", size="sm", elem_id="copy-plain", scale=0, min_width=70
+    # --- votes ------------------------------------------------------------------------------
+
+    def make_vote(which: str) -> Any:
+        def vote(placement: Any, why: str, state: Any, request: gr.Request) -> Any:
+            placement = dict(placement or {})
+            cid = placement.get("id", "")
+            if not store.enabled:
+                gr.Warning(store_note or STORE_OFF_NOTE)
+                return {vote_status: store_note or STORE_OFF_NOTE}
+            if not cid:
+                gr.Warning("There is no finished comparison to vote on yet.")
+                return {vote_status: gr.skip()}
+            left = placement.get("left", "plain")
+            choice = {
+                "left": left,
+                "right": other(left),
+                "tie": "tie",
+                "bad": "both_bad",
+            }[which]
+            visitor = _visitor(state, request)
+            try:
+                store.vote(
+                    cid,
+                    session=visitor,
+                    choice=choice,
+                    left_column=left,
+                    blind=bool(placement.get("blind")),
+                    reason=why or "",
                 )
-            with gr.Accordion("What the model was given", open=False, elem_id="prompt-plain"):
-                given_plain = gr.Markdown(elem_id="given-plain")
-        with gr.Column(elem_classes=["duel-column"], elem_id="column-search"):
-            gr.Markdown("### Search on")
-            notice = gr.Markdown(elem_id="search-notice", elem_classes=["stats"])
-            answer_search = gr.Markdown(elem_id="answer-search", min_height=160)
-            with gr.Row(elem_classes=["answer-foot"]):
-                stats_search = gr.Markdown(elem_id="stats-search", elem_classes=["stats"])
-                copy_search = gr.Button(
-                    "Copy", size="sm", elem_id="copy-search", scale=0, min_width=70
+            except DuplicateVote:
+                gr.Warning("You have already voted on this comparison (one vote each).")
+                return {
+                    vote_status: "**You have already voted on this comparison** (one vote each).",
+                    **{b: gr.update(interactive=False) for b in vote_buttons},
+                }
+            except (InvalidVote, StoreError) as exc:  # the buttons stay enabled for a retry
+                gr.Warning(f"Your vote was not recorded: {exc}")
+                return {vote_status: f"**Your vote was not recorded:** {exc}. Try again."}
+            try:
+                voted_on = store.get(cid)
+            except StoreError as exc:
+                logging.getLogger(__name__).warning("could not read back %s: %s", cid, exc)
+                return {
+                    vote_status: "**Thanks, your vote is in.**",
+                    **{b: gr.update(interactive=False) for b in vote_buttons},
+                }
+            out = record_view(
+                voted_on,
+                left=left,
+                revealed_blind=bool(placement.get("blind")),
+                visitor=visitor,
+                link_base=link_base(request),
+            )
+            words = {
+                "plain": "search off better",
+                "search": "search on better",
+                "tie": "a tie",
+                "both_bad": "both bad",
+            }[choice]
+            if placement.get("blind"):
+                out[vote_status] = (
+                    f"**Thanks, your vote is in: {words}.** A was "
+                    f"{column_title(left).lower()}, B was {column_title(other(left)).lower()}."
                 )
-            sources = gr.Markdown(elem_id="sources")
-            with gr.Accordion("What the model was given", open=False, elem_id="prompt-search"):
-                given_search = gr.Markdown(elem_id="given-search")
-            with gr.Accordion("Search trace", open=False, elem_id="trace"):
-                trace = gr.Markdown(elem_id="trace-body", elem_classes=["trace-table"])
-    for button, target in ((copy_plain, "answer-plain"), (copy_search, "answer-search")):
+            else:
+                out[vote_status] = f"**Thanks, your vote is in: {words}.**"
+            out[reason] = ""
+            return out
+
+        return vote
+
+    for key, button in zip(("left", "right", "tie", "bad"), vote_buttons, strict=True):
         button.click(
-            None,
-            js=f"() => navigator.clipboard.writeText("
-            f"document.querySelector('#{target}').innerText.trim())",
+            make_vote(key),
+            inputs=[shown, reason, history],
+            outputs=[*record_outputs, reason],
+            queue=False,
             api_visibility="private",
         )
+
+    # --- history and permalinks ------------------------------------------------------------
+
+    def from_history(comparison_id: str | None, state: Any, request: gr.Request) -> Any:
+        if not comparison_id:
+            return {record_note: gr.skip()}
+        out = open_stored(comparison_id, state, request, "A comparison of yours")
+        out[history_list] = gr.update(value=None)
+        return out
+
+    history_list.input(
+        from_history,
+        inputs=[history_list, history],
+        outputs=[*record_outputs, prompt, history_list],
+        queue=False,
+        api_visibility="private",
+    )
+
+    def on_load(state: Any, request: gr.Request) -> Any:
+        state = dict(state) if isinstance(state, dict) else {"items": []}
+        out: dict[Any, Any] = {}
+        if not state.get("visitor"):
+            state["visitor"] = secrets.token_urlsafe(16)
+            out[history] = state
+        out[history_list] = gr.update(choices=history_choices(state), value=None)
+        wanted = request.query_params.get("c") if request is not None else None
+        if wanted is not None:
+            out.update(open_stored(wanted, state, request, "A stored comparison"))
+        return out
+
+    demo.load(
+        on_load,
+        inputs=[history],
+        outputs=[*record_outputs, prompt, history, history_list],
+        queue=False,
+        api_visibility="private",
+    )
+
+    # --- wiring the run ------------------------------------------------------------------------
+
     outputs = [
         answer_plain,
         stats_plain,
@@ -428,7 +974,8 @@ def _duel_tab(loader: BackendLoader, settings: Settings) -> gr.Button:
         sources,
         trace,
     ]
-    inputs = [prompt, max_new, temperature, pages, provider, run_id]
+    inputs = [prompt, max_new, temperature, pages, provider, run_id, shown]
+    unlock_outputs = [ask, stop, history, history_list, *record_outputs]
 
     def chain(start: Any, api_name: str | bool) -> Any:
         visibility = "public" if api_name else "private"
@@ -442,16 +989,95 @@ def _duel_tab(loader: BackendLoader, settings: Settings) -> gr.Button:
             concurrency_id="model",
         )
         run.then(
-            unlock, inputs=[run_id], outputs=[ask, stop], queue=False, api_visibility="private"
+            unlock,
+            inputs=[run_id, shown, history],
+            outputs=unlock_outputs,
+            queue=False,
+            api_visibility="private",
         )
         return run
 
-    lock_io = {"inputs": [prompt], "outputs": [ask, stop, run_id], "queue": False}
+    lock_outputs = [
+        ask,
+        stop,
+        run_id,
+        shown,
+        title_left,
+        title_right,
+        acc_given_plain,
+        acc_given_search,
+        acc_trace,
+        notice,
+        grounding,
+        *vote_buttons,
+        vote_status,
+        tools,
+        cid_box,
+        md_box,
+        record_note,
+    ]
+    lock_io = {"inputs": [prompt, blind, provider], "outputs": lock_outputs, "queue": False}
     chain(ask.click(lock, **lock_io, api_visibility="private"), "compare")
     if example_block is not None:
         chain(example_block.load_input_event.then(lock, **lock_io, api_visibility="private"), False)
     stop.click(stop_now, inputs=None, outputs=None, api_name="stop", queue=False)
     return ask
+
+
+SHARE_JS = """() => {
+  const id = document.querySelector('#comparison-id textarea, #comparison-id input');
+  if (!id || !id.value) return;
+  const link = location.origin + location.pathname + '?c=' + encodeURIComponent(id.value);
+  navigator.clipboard.writeText(link);
+  const button = document.querySelector('#share');
+  if (button) { const was = button.innerText; button.innerText = 'Link copied';
+                setTimeout(() => { button.innerText = was; }, 2000); }
+}"""
+
+
+def _results_tab(store: Store, tab: gr.Tab) -> None:
+    """Vote statistics with their intervals, charts, and the exports."""
+    exports = Path(tempfile.mkdtemp(prefix="searchduel-export-"))
+    blind_only = gr.Checkbox(False, label="Blind votes only", elem_id="results-blind")
+    summary = gr.Markdown("*Open this tab to see the votes.*", elem_id="results-summary")
+    with gr.Row():
+        shares = gr.Plot(show_label=False, elem_id="chart-shares")
+    with gr.Row():
+        over_time = gr.Plot(show_label=False, elem_id="chart-over-time", min_width=380)
+        length_bias = gr.Plot(show_label=False, elem_id="chart-length-bias", min_width=380)
+    with gr.Row(elem_id="export-row"):
+        csv_button = gr.Button("Export CSV", size="sm", elem_id="export-csv", min_width=120)
+        jsonl_button = gr.Button("Export JSONL", size="sm", elem_id="export-jsonl", min_width=120)
+    export_file = gr.File(label="Export (no session hashes)", elem_id="export-file", visible=False)
+
+    def refresh(only_blind: bool) -> tuple[Any, ...]:
+        try:
+            view = results_view(store, blind_only=bool(only_blind))
+        except StoreError as exc:
+            return f"The votes could not be read: {exc}", None, None, None
+        figs = view.figures
+        return view.markdown, figs["shares"], figs["over_time"], figs["length_bias"]
+
+    charts = [summary, shares, over_time, length_bias]
+    tab.select(refresh, [blind_only], charts, api_visibility="private")
+    blind_only.change(refresh, [blind_only], charts, api_visibility="private")
+
+    def export(fmt: str) -> Any:
+        if not store.enabled:
+            gr.Warning(STORE_OFF_NOTE)
+            return gr.update(visible=False)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        path = exports / f"searchduel-{stamp}.{fmt}"
+        try:
+            with path.open("w", encoding="utf-8", newline="") as f:
+                store.export(fmt, f)
+        except StoreError as exc:
+            gr.Warning(f"The export failed: {exc}")
+            return gr.update(visible=False)
+        return gr.update(value=str(path), visible=True)
+
+    csv_button.click(lambda: export("csv"), None, export_file, api_visibility="private")
+    jsonl_button.click(lambda: export("jsonl"), None, export_file, api_visibility="private")
 
 
 def launch_kwargs(settings: Settings) -> dict[str, Any]:
