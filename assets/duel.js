@@ -15,3 +15,34 @@
   document.addEventListener("keydown", onKey, true);
   document.addEventListener("keypress", onKey, true);
 })();
+
+// A click (or Enter / Space) on a sentence the judge marked fills its column's evidence
+// panel (render_grounding.py). Text goes in through textContent only: pages are untrusted.
+(() => {
+  const show = (span) => {
+    const box = span.closest("#answer-plain, #answer-search") || document;
+    const panel = box.querySelector(".evidence-panel");
+    if (!panel) return;
+    box.querySelectorAll(".gs.gs-active").forEach((s) => s.classList.remove("gs-active"));
+    span.classList.add("gs-active");
+    const d = span.dataset;
+    const head = document.createElement("strong");
+    const where = d.source ? `source [${d.source}]` + (d.sourceTitle ? ` · ${d.sourceTitle}` : "") : "no source passage comes close";
+    head.textContent = `${d.label} — ${where}`;
+    const quote = document.createElement("blockquote");
+    quote.textContent = d.evidence || "The sources hold no passage like this sentence.";
+    panel.replaceChildren(head, quote);
+  };
+  const target = (e) => e.target && e.target.closest && e.target.closest(".gs[data-label]");
+  document.addEventListener("click", (e) => {
+    const span = target(e);
+    if (span && !e.target.closest("a")) show(span);
+  });
+  document.addEventListener("keydown", (e) => {
+    const span = target(e);
+    if (span && (e.key === "Enter" || e.key === " ")) {
+      e.preventDefault();
+      show(span);
+    }
+  });
+})();

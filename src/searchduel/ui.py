@@ -50,6 +50,7 @@ from .render import (
     stats_line,
     trace_markdown,
 )
+from .render_grounding import grounded_markdown, no_sources_note
 from .types import Event, Source
 
 TITLE = "Search Duel"
@@ -82,12 +83,17 @@ class _Column:
     error: str = ""
     detail: str = ""
     prompt: dict[str, Any] | None = None
+    grounding: dict[str, Any] | None = None  # the engine's `grounding` event (judge.ground)
 
-    def markdown(self, sources: list[Source] | None = None, corpus_root: str = "") -> str:
+    def markdown(
+        self, sources: list[Source] | None = None, corpus_root: str = "", column: str = "plain"
+    ) -> str:
         if self.done and self.done.get("skipped"):
             return f"ℹ️ *{self.done.get('note', '')}*"
         answer = self.done.get("answer", self.text) if self.done else self.text
-        if self.done and sources is not None:
+        if self.grounding is not None:  # tinted by the judge (render_grounding)
+            body = grounded_markdown(answer, self.grounding, column, sources, corpus_root)
+        elif self.done and sources is not None:
             body = answer_markdown(answer, sources, corpus_root)
         else:
             body = safe_markdown(answer)
@@ -136,6 +142,16 @@ class _View:
             self.sources = list(event.data["sources"])
         elif event.kind == "trace":
             self.trace = event.data
+        elif event.kind == "grounding":
+            col.grounding = event.data
+
+    def ungrounded(self) -> str:
+        """A neutral note under the plain answer once both columns ended without sources."""
+        ended = all(c.done or c.error for c in (self.plain, self.search))
+        plain = self.plain.done or {}
+        if not ended or self.sources or plain.get("stopped") or not plain.get("answer"):
+            return ""
+        return no_sources_note()
 
     def outputs(self) -> tuple[str, ...]:
         errors = {
@@ -144,10 +160,10 @@ class _View:
             if col.detail
         }
         return (
-            self.plain.markdown(),
+            self.plain.markdown() + self.ungrounded(),
             self.plain.stats(),
             prompt_markdown(self.plain.prompt, self.plain.unsent()),
-            self.search.markdown(self.sources, self.corpus_root),
+            self.search.markdown(self.sources, self.corpus_root, "search"),
             self.search.stats(),
             prompt_markdown(self.search.prompt, self.search.unsent()),
             search_notice(self.trace),
@@ -413,8 +429,8 @@ def _duel_tab(loader: BackendLoader, settings: Settings) -> gr.Button:
     for button, target in ((copy_plain, "answer-plain"), (copy_search, "answer-search")):
         button.click(
             None,
-            js=f"() => navigator.clipboard.writeText("
-            f"document.querySelector('#{target}').innerText.trim())",
+            js=f"() => navigator.clipboard.writeText((document.querySelector("
+            f"'#{target} .answer-text') || document.querySelector('#{target}')).innerText.trim())",
             api_visibility="private",
         )
     outputs = [
