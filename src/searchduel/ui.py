@@ -3,7 +3,9 @@
     build(loader) ─► header (title, model line, test-model banner, load status)
                  └─► Tabs ─► "Duel" tab (_duel_tab): prompt, Ask/Stop, settings, examples,
                                 two columns (answer, copy, stats, what the model was given),
-                                sources and the search trace
+                                sources and the search trace; finished answers tinted by
+                                the engine's grounding events (render_grounding.py)
+                         └─► "Batch" tab (ui_batch.batch_tab): a question file -> evaluate
     Ask / Enter / an example ─► _lock ─► compare (one generator, both columns) ─► _unlock
 
 Decisions, in one place:
@@ -52,6 +54,7 @@ from .render import (
 )
 from .render_grounding import grounded_markdown, no_sources_note
 from .types import Event, Source
+from .ui_batch import batch_tab
 
 TITLE = "Search Duel"
 INTRO = (
@@ -241,8 +244,11 @@ def build(app: BackendLoader | Engine, settings: Settings | None = None) -> gr.B
         model = gr.Markdown(model_line(loader.info()), elem_id="model-line")
         banner = gr.Markdown(TEST_MODEL_BANNER, elem_id="test-model-banner", visible=False)
         status = gr.Markdown(load_status(loader.snapshot()), elem_id="load-status")
-        with gr.Tabs(elem_id="tabs"), gr.Tab("Duel", id="duel"):
-            ask = _duel_tab(loader, settings)
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Duel", id="duel"):
+                ask = _duel_tab(loader, settings)
+            with gr.Tab("Batch", id="batch"):
+                batch_tab(loader, settings)  # ui_batch.py
         timer = gr.Timer(LOAD_POLL_S)
 
         def poll() -> tuple[Any, ...]:
