@@ -25,15 +25,15 @@
     if (!panel) return;
     box.querySelectorAll(".gs.gs-active").forEach((s) => s.classList.remove("gs-active"));
     span.classList.add("gs-active");
-    const d = span.dataset;
+    const title = span.getAttribute("title") || "";
+    const cut = title.indexOf("\n");
     const head = document.createElement("strong");
-    const where = d.source ? `source [${d.source}]` + (d.sourceTitle ? ` · ${d.sourceTitle}` : "") : "no source passage comes close";
-    head.textContent = `${d.label} — ${where}`;
+    head.textContent = cut < 0 ? title : title.slice(0, cut);
     const quote = document.createElement("blockquote");
-    quote.textContent = d.evidence || "The sources hold no passage like this sentence.";
+    quote.textContent = cut < 0 ? "The sources hold no passage like this sentence." : title.slice(cut + 1);
     panel.replaceChildren(head, quote);
   };
-  const target = (e) => e.target && e.target.closest && e.target.closest(".gs[data-label]");
+  const target = (e) => e.target && e.target.closest && e.target.closest(".gs[title]");
   document.addEventListener("click", (e) => {
     const span = target(e);
     if (span && !e.target.closest("a")) show(span);

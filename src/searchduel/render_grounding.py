@@ -14,10 +14,10 @@ Decisions, in one place:
   underline and ?, unsupported a wavy underline and ✗ (the glyphs come from CSS, so Copy
   copies the answer without them); not checked sentences carry no mark. Colours are the
   Okabe-Ito blue / orange / vermillion, told apart with any colour vision.
-- Hover shows the label and the evidence (the span's title); a click or Enter fills the
-  column's evidence panel with the label, the source number and title, and the passage. The
-  panel is filled with textContent only, and every attribute here is html-escaped: answers
-  and pages are untrusted.
+- Hover shows the label, the source and the evidence (the span's title); a click or Enter
+  fills the column's evidence panel with the same, from the title (Gradio's sanitizer drops
+  data-* attributes). The panel is filled with textContent only, and every attribute here
+  is html-escaped: answers and pages are untrusted.
 - The marks are inserted into the raw answer so that escaping and citation links run once
   over the whole text (code spans stay whole). Sentences inside fenced code are not tinted.
   Should a mark be lost (an image stripped across a sentence), the answer is shown untinted
@@ -51,7 +51,7 @@ NO_SOURCES_NOTE = (
     "Not checked: this comparison has no sources to check the answers against "
     "(search is off or found nothing usable)."
 )
-TITLE_CHARS = 300  # of the evidence in the hover title (the panel shows it whole)
+TITLE_CHARS = 1500  # of the evidence passage (a packed window is ~100-300 words)
 _MARKER = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)]|#{1,6}|>)[ \t]+")
 _FENCE = re.compile(r"^[ \t]*(```|~~~).*?(?:^[ \t]*\1[^\n]*$|\Z)", re.DOTALL | re.MULTILINE)
 
@@ -132,28 +132,24 @@ def _mark(
 
 
 def _tag(s: dict[str, Any], by_n: dict[int, Source]) -> str:
+    """The sentence's opening tag. Gradio's sanitizer keeps class, title, tabindex and role
+    (it drops data-* attributes), so the title carries everything: a head line (label, source
+    number and title) and, after a line break, the passage; duel.js splits it there."""
     label = s["label"]
     ev = s.get("evidence") or {}
     n = ev.get("source")
     source = by_n.get(n) if n else None
     passage = " ".join(str(ev.get("text", "")).split())
-    where = f"source [{n}]" if n else "no source passage"
-    hover = f"{label} ({where})" + (f": {_clip(passage)}" if passage else "")
-    attrs = {
-        "class": f"gs gs-{label.replace(' ', '-')}",
-        "tabindex": "0",
-        "role": "button",
-        "title": hover,
-        "data-label": label,
-        "data-source": str(n or ""),
-        "data-source-title": (source.title or source.url) if source else "",
-        "data-evidence": passage,
-    }
-    return "<span " + " ".join(f'{k}="{_attr(v)}"' for k, v in attrs.items()) + ">"
+    head = f"{label} · source [{n}]" if n else f"{label} · no source passage comes close"
+    if source is not None:
+        head += f" · {' '.join((source.title or source.url).split())}"
+    title = _attr(head) + ("&#10;" + _attr(_clip(passage)) if passage else "")
+    cls = f"gs gs-{label.replace(' ', '-')}"
+    return f'<span class="{cls}" tabindex="0" role="button" title="{title}">'
 
 
 def _attr(value: str) -> str:
-    """An attribute value safe in HTML and inert to Markdown (no newlines, no brackets)."""
+    """An attribute value safe in HTML and inert to Markdown (one line, no brackets)."""
     value = html.escape(" ".join(value.split()), quote=True)
     return value.replace("[", "&#91;").replace("]", "&#93;").replace("*", "&#42;")
 
