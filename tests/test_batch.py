@@ -86,3 +86,14 @@ def test_bad_files_get_a_clear_message(tmp_path, name, content, words):
 def test_no_file_is_a_clear_message():
     with pytest.raises(ConfigError, match="Choose a question file"):
         load_questions(None, 20)
+
+
+def test_the_report_on_the_page_is_inert_and_keeps_its_quotes():
+    from searchduel.ui_batch import report_markdown
+
+    report = "# R\n\n![grounded](charts/grounded.png)\n![latency](charts/latency.png)\n\n"
+    report += "> The answer <img src=x onerror=alert(1)> <b>b</b>\n"
+    out = report_markdown(report)
+    assert "charts/" not in out and "grounded" not in out
+    assert out.splitlines()[-1].startswith("> The answer")
+    assert "<b>" not in out and "<img" not in out

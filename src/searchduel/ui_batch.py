@@ -21,6 +21,7 @@ Decisions, in one place:
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -34,6 +35,7 @@ from .loader import BackendLoader
 from .render import safe_markdown
 
 SUFFIXES = (".txt", ".csv", ".jsonl")
+_CHART_LINE = re.compile(r"(?m)^!\[[^\]\n]*\]\(charts/[^)\n]*\)\n?")
 INTRO = (
     "Run a question set through both columns and see whether search helped: upload a "
     "**.txt** file (a question a line), or a **.csv** / **.jsonl** file with a `question` "
@@ -70,6 +72,13 @@ def load_questions(path: str | None, cap: int) -> tuple[list[Any], str]:
     return items[:cap], note
 
 
+def report_markdown(report: str) -> str:
+    """report.md for the page: inert (it quotes answers), its chart lines dropped (the charts
+    are shown in the gallery above it), its quoted answers still quoted."""
+    text = _CHART_LINE.sub("", report)
+    return re.sub(r"(?m)^&gt; ", "> ", safe_markdown(text))
+
+
 def batch_tab(loader: BackendLoader, settings: Settings) -> None:
     """The Batch tab's components and its one event (/batch)."""
 
@@ -102,7 +111,7 @@ def batch_tab(loader: BackendLoader, settings: Settings) -> None:
         report = (folder / "report.md").read_text("utf-8")
         charts = sorted(str(p) for p in (folder / "charts").glob("*.png"))
         del overall  # report.md states every figure
-        return safe_markdown(report), archive, charts
+        return report_markdown(report), archive, charts
 
     gr.Markdown(INTRO.format(cap=settings.batch_questions), elem_id="batch-intro")
     with gr.Row(equal_height=False):
@@ -117,7 +126,12 @@ def batch_tab(loader: BackendLoader, settings: Settings) -> None:
             run = gr.Button("Run batch", variant="primary", elem_id="batch-run")
             archive = gr.File(label="Report (zip)", elem_id="batch-zip", interactive=False)
     charts = gr.Gallery(
-        label="Charts", elem_id="batch-charts", columns=2, height="auto", interactive=False
+        label="Charts",
+        elem_id="batch-charts",
+        columns=2,
+        height=360,
+        object_fit="contain",
+        interactive=False,
     )
     report = gr.Markdown(elem_id="batch-report")
     run.click(
