@@ -4,7 +4,7 @@
       -> evaluate.load_items (a bad file: one clear message, nothing run)
       -> the first `batch_questions` questions (a warning says how many were left out)
       -> evaluate.evaluate(engine, a fresh folder, progress -> gr.Progress)
-      -> report.md on the page (made inert: it quotes answers), its charts, and the whole
+      -> report.md on the page (made inert: it quotes answers), its two charts, and the whole
          folder (report.md, results.csv, results.jsonl, charts, sources) as one zip
 
 Decisions, in one place:
@@ -35,6 +35,7 @@ from .loader import BackendLoader
 from .render import safe_markdown
 
 SUFFIXES = (".txt", ".csv", ".jsonl")
+CHARTS = {"grounded": "Sentences the sources back", "latency": "Latency"}  # evaluate's charts
 _CHART_LINE = re.compile(r"(?m)^!\[[^\]\n]*\]\(charts/[^)\n]*\)\n?")
 INTRO = (
     "Run a question set through both columns and see whether search helped: upload a "
@@ -109,12 +110,12 @@ def batch_tab(loader: BackendLoader, settings: Settings) -> None:
             raise gr.Error(user_message(exc)) from exc
         archive = shutil.make_archive(str(folder), "zip", root_dir=folder)
         report = (folder / "report.md").read_text("utf-8")
-        charts = sorted(str(p) for p in (folder / "charts").glob("*.png"))
         del overall  # report.md states every figure
-        return report_markdown(report), archive, charts
+        shown = [folder / "charts" / f"{name}.png" for name in CHARTS]
+        return report_markdown(report), archive, *(str(p) if p.is_file() else None for p in shown)
 
     gr.Markdown(INTRO.format(cap=settings.batch_questions), elem_id="batch-intro")
-    with gr.Row(equal_height=False):
+    with gr.Row(equal_height=False, elem_id="batch-row"):
         upload = gr.File(
             label="Question file",
             file_types=list(SUFFIXES),
@@ -125,19 +126,16 @@ def batch_tab(loader: BackendLoader, settings: Settings) -> None:
         with gr.Column(scale=1, min_width=160):
             run = gr.Button("Run batch", variant="primary", elem_id="batch-run")
             archive = gr.File(label="Report (zip)", elem_id="batch-zip", interactive=False)
-    charts = gr.Gallery(
-        label="Charts",
-        elem_id="batch-charts",
-        columns=2,
-        height=360,
-        object_fit="contain",
-        interactive=False,
-    )
+    with gr.Row(elem_id="batch-charts"):
+        charts = [
+            gr.Image(label=label, type="filepath", interactive=False, height=320)
+            for label in CHARTS.values()
+        ]
     report = gr.Markdown(elem_id="batch-report")
     run.click(
         run_batch,
         inputs=[upload],
-        outputs=[report, archive, charts],
+        outputs=[report, archive, *charts],
         api_name="batch",
         concurrency_limit=COMPARE_CONCURRENCY,
         concurrency_id="model",
