@@ -169,10 +169,11 @@ def slow_app(tmp_path_factory: pytest.TempPathFactory):
         yield url, gate
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def judge_app():
     """tests/judge_app.py: the page on a backend double that copies a corpus sentence (the
-    judge finds it supported) and makes one up; Batch runs at most 3 questions there."""
+    judge finds it supported) and makes one up; Batch runs at most 3 questions there.
+    Module-scoped: it is gone before tests that count this process's app children run."""
     import sys
 
     port = free_port()
