@@ -15,3 +15,34 @@
   document.addEventListener("keydown", onKey, true);
   document.addEventListener("keypress", onKey, true);
 })();
+
+// A click (or Enter / Space) on a sentence the judge marked fills its column's evidence
+// panel (render_grounding.py). Text goes in through textContent only: pages are untrusted.
+(() => {
+  const show = (span) => {
+    const box = span.closest("#answer-plain, #answer-search") || document;
+    const panel = box.querySelector(".evidence-panel");
+    if (!panel) return;
+    box.querySelectorAll(".gs.gs-active").forEach((s) => s.classList.remove("gs-active"));
+    span.classList.add("gs-active");
+    const title = span.getAttribute("title") || "";
+    const cut = title.indexOf("\n");
+    const head = document.createElement("strong");
+    head.textContent = cut < 0 ? title : title.slice(0, cut);
+    const quote = document.createElement("blockquote");
+    quote.textContent = cut < 0 ? "The sources hold no passage like this sentence." : title.slice(cut + 1);
+    panel.replaceChildren(head, quote);
+  };
+  const target = (e) => e.target && e.target.closest && e.target.closest(".gs[title]");
+  document.addEventListener("click", (e) => {
+    const span = target(e);
+    if (span && !e.target.closest("a")) show(span);
+  });
+  document.addEventListener("keydown", (e) => {
+    const span = target(e);
+    if (span && (e.key === "Enter" || e.key === " ")) {
+      e.preventDefault();
+      show(span);
+    }
+  });
+})();

@@ -195,6 +195,19 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(scope="module")
+def judge_app():
+    """tests/judge_app.py: the page on a backend double that copies a corpus sentence (the
+    judge finds it supported) and makes one up; Batch runs at most 3 questions there.
+    Module-scoped: it is gone before tests that count this process's app children run."""
+    import sys
+
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, str(REPO / "tests" / "judge_app.py"), str(port)]
+    yield from _serve(cmd, env, ".judge_app.log", port)
+
+
 @pytest.fixture
 def serp():
     """A real HTTP server on 127.0.0.1 playing DuckDuckGo and SearXNG (see serp_server)."""

@@ -86,3 +86,31 @@ CITING_ANSWER = (
     "<b>bold</b> "
     "and the White Pass railway climbs from it [1][2]. " + "More words follow here. " * 8
 ).strip()
+
+
+class GroundedBackend(ScriptedBackend):
+    """Always answers GROUNDED_ANSWER (one token a word): a sentence copied from the shipped
+    corpus (the judge finds it supported), one with a made-up name and year (unsupported),
+    and a question (not checked), so a page test can see every kind of mark."""
+
+    name = "grounded"
+    precision = ""
+
+    def stream(self, messages, *, max_new_tokens, temperature=0.0, seed=0, stop=None):
+        from searchduel.llm.base import Piece
+
+        with self._lock:
+            self.history.append([dict(m) for m in messages])
+        for word in GROUNDED_ANSWER.split(" ")[:max_new_tokens]:
+            if stop is not None and stop.is_set():
+                return
+            if self.delay:
+                time.sleep(self.delay)
+            yield Piece(word + " ", tokens=1)
+
+
+GROUNDED_ANSWER = (
+    "Skagway is a small town at the head of Taiya Inlet, the northern tip of Lynn Canal and "
+    "the end of the Inside Passage in Southeast Alaska [1]. The town was founded by Admiral "
+    "Horatio Pemberton in 1612 <b>bold</b>. Shall I plan the afternoon too?"
+)

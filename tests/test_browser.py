@@ -283,3 +283,61 @@ def test_stop_halts_both_columns(page):
     page.wait_for_timeout(1500)
     assert lengths(page) == after_stop, "nothing grows after Stop"
     assert page.input_value("#prompt textarea").startswith("Plan a one-day trip to Belize")
+
+
+def test_a_finished_comparison_shows_tinted_sentences_and_their_evidence(browser, judge_app):
+    """tests/judge_app.py answers with a sentence copied from the corpus and a made-up one:
+    both columns come back tinted, marked by line style too, and a click shows the passage."""
+    page = open_page(browser, judge_app)
+    try:
+        ready(page)
+        page.fill("#prompt textarea", "Plan a one-day trip to Skagway, Alaska")
+        page.click("#ask")
+        page.wait_for_selector("#answer-search .gs.gs-supported", timeout=60000)
+        page.wait_for_selector("#answer-plain .gs.gs-supported")
+        ready(page)
+        for column in ("plain", "search"):
+            box = f"#answer-{column}"
+            assert page.locator(f"{box} .gs.gs-unsupported").count() == 1
+            assert page.locator(f"{box} .gs.gs-not-checked").count() == 0
+            summary = page.inner_text(f"{box} .gs-summary")
+            verb = "backed by its sources" if column == "search" else "agree with the sources"
+            assert summary.startswith(f"1 of 2 claims {verb} · 1 unsupported"), summary
+            assert "not checked" in page.inner_text(f"{box} .gs-legend")
+            styles = page.evaluate(
+                """(box) => [".gs.gs-supported", ".gs.gs-unsupported"].map(s => getComputedStyle(
+                       document.querySelector(box + ' ' + s)).textDecorationStyle)""",
+                box,
+            )
+            assert styles == ["solid", "wavy"], "told apart without colour"
+            assert page.locator(f"{box} b").count() == 0, "model HTML stays inert"
+        assert "1 of 1 citations back their sentence" in page.inner_text("#answer-search")
+        assert page.locator("#answer-search .gs.gs-supported a", has_text="[1]").count() == 1
+        supported = page.locator("#answer-search .gs.gs-supported").first
+        title = supported.get_attribute("title")
+        assert title.startswith("supported · source [1] · A One-Day Trip to Skagway"), title
+        assert "Taiya Inlet" in title, "hover shows the evidence"
+        supported.click(position={"x": 4, "y": 4})
+        panel = page.locator("#answer-search .evidence-panel")
+        page.wait_for_function(
+            "() => document.querySelector('#answer-search .evidence-panel blockquote')"
+        )
+        text = panel.inner_text()
+        assert text.startswith("supported · source [1]") and "Taiya Inlet" in text, text
+        made_up = page.locator("#answer-plain .gs.gs-unsupported").first
+        made_up.focus()
+        made_up.press("Enter")
+        page.wait_for_function(
+            """() => document.querySelector('#answer-plain .evidence-panel')
+                         .innerText.startsWith('unsupported')"""
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "grounding.png"), full_page=True)
+        page.click("#copy-search")
+        page.wait_for_function(
+            """() => navigator.clipboard.readText().then(t =>
+                       t.startsWith('Skagway is a small town') && !t.includes('✓')
+                       && !t.includes('claims'))"""
+        )
+    finally:
+        page.context.close()

@@ -50,7 +50,7 @@ def test_both_columns_stream_and_end_exactly_once(settings, tiny_backend):
         mine = by_column(events, column)
         assert [e.kind for e in mine].count("token") > 1
         assert [e.kind for e in mine if e.kind in ("done", "error")] == ["done"]
-        assert mine[-1].kind == "done"
+        assert [e.kind for e in mine][-2:] == ["done", "grounding"]
     search = by_column(events, "search")
     kinds = [e.kind for e in search]
     assert kinds.index("sources") < kinds.index("token"), "sources are known before answering"
@@ -305,3 +305,43 @@ def test_the_offline_corpus_is_embedded_once_ahead_of_questions(settings, monkey
     engine.context("When was the Berlin Wall opened?", settings.replace(dense=True))
     assert encoded[:1] == ["When was the Berlin Wall opened?"]
     assert len(encoded) <= 3, f"passages were embedded again: {encoded[1:]}"
+
+
+def test_grounding_comes_after_both_columns_end_and_is_what_ground_says(settings):
+    """One `grounding` event per column, after both `done`s, with exactly judge.ground's
+    figures against the search column's packed sources; summarize reads the events."""
+    from searchduel.judge import ground
+
+    backend = ScriptedBackend()
+    copied = "Skagway is a port town in Alaska."
+    backend.enqueue(copied, " It was founded on the moon in 1492.")
+    backend.enqueue(copied, " It was founded on the moon in 1492.")
+    prompt = "Plan a one-day trip to Skagway, Alaska"
+    events = list(Engine(settings, backend).run(prompt))
+    kinds = [(e.column, e.kind) for e in events]
+    last_done = max(i for i, (_, k) in enumerate(kinds) if k in ("done", "error"))
+    grounding = [i for i, (_, k) in enumerate(kinds) if k == "grounding"]
+    assert len(grounding) == 2 and min(grounding) > last_done, kinds
+    assert {events[i].column for i in grounding} == {"plain", "search"}
+    texts = next(e for e in events if e.kind == "sources").data["texts"]
+    assert texts
+    out = summarize(prompt, events)
+    for i in grounding:
+        ev = events[i]
+        answer = next(e for e in events if e.column == ev.column and e.kind == "done").data[
+            "answer"
+        ]
+        direct = ground(answer, texts, question=prompt, citations=ev.column == "search")
+        assert ev.data == direct.as_dict()
+        assert out[ev.column]["grounding"] is ev.data, "summarize reads the event"
+    assert out["search"]["grounding"]["citation"] is not None
+    assert out["plain"]["grounding"]["citation"] is None
+
+
+def test_no_grounding_without_sources(settings):
+    backend = ScriptedBackend()
+    events = list(
+        Engine(settings, backend).run("Plan a trip", RunOptions(search="off", max_new_tokens=8))
+    )
+    assert not [e for e in events if e.kind == "grounding"]
+    assert "grounding" not in summarize("Plan a trip", events)["plain"]

@@ -272,19 +272,30 @@ def test_ground_cli_missing_file_is_a_usage_error(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_summarize_grounds_both_answers_against_the_search_sources():
-    from searchduel.engine import summarize
+def test_the_grounding_events_judge_both_answers_against_the_search_sources():
+    from searchduel.engine import grounding_events, summarize
     from searchduel.types import Event, Source
 
     source = "The harbour lighthouse was first lit in 1874 by the port board."
+    answers = {
+        "plain": "The lighthouse was first lit in 1901.",
+        "search": "The lighthouse was first lit in 1874 [1].",
+    }
+    question = "When was the lighthouse lit?"
     events = [
         Event(
             "search", "sources", "", {"sources": [Source(1, "Lighthouse", "u")], "texts": [source]}
         ),
-        Event("plain", "done", "", {"answer": "The lighthouse was first lit in 1901."}),
-        Event("search", "done", "", {"answer": "The lighthouse was first lit in 1874 [1]."}),
+        Event("plain", "done", "", {"answer": answers["plain"]}),
+        Event("search", "done", "", {"answer": answers["search"]}),
+        *grounding_events(question, answers, [source]),
     ]
-    out = summarize("When was the lighthouse lit?", events)
+    assert [(e.column, e.kind) for e in events[-2:]] == [
+        ("plain", "grounding"),
+        ("search", "grounding"),
+    ]
+    assert not grounding_events(question, answers, []), "no sources, nothing judged"
+    out = summarize(question, events)
     plain, search = out["plain"]["grounding"], out["search"]["grounding"]
     assert [s["label"] for s in plain["sentences"]] == ["unsupported"]
     assert [s["label"] for s in search["sentences"]] == ["supported"]

@@ -80,6 +80,10 @@ RATE_LIMIT = 6
 # returned; 2 is the usual cap for threaded Python servers (bench load measures the effect).
 MALLOC_ARENAS = 2
 QUEUE_SIZE = 16  # requests waiting for the shared local model before "busy"
+# Questions the page's Batch tab runs from one uploaded file: each is a full comparison
+# (~20-40 s for Phi-3-mini on 2 CPU cores), so 20 is about ten minutes of the shared model;
+# bigger sets belong to `python -m searchduel eval`, which has no cap.
+BATCH_QUESTIONS = 20
 # Comparisons the app runs at once; each runs two streams and the backend gate queues those
 # beyond its slots, so the gate always has room for 2 x this many streams on top of QUEUE_SIZE
 # (a running comparison must never be told "busy" for its second column).
@@ -276,6 +280,12 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("pages_cap", PAGES_CAP, "most pages a request may ask to read", int),
     Spec(
+        "batch_questions",
+        BATCH_QUESTIONS,
+        "most questions the page's Batch tab runs from one file (the eval CLI has no cap)",
+        int,
+    ),
+    Spec(
         "rate_limit", RATE_LIMIT, "comparisons one client may start per minute (0 = no limit)", int
     ),
     Spec(
@@ -339,6 +349,7 @@ class Settings:
     max_prompt_chars: int = MAX_PROMPT_CHARS
     max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP
     pages_cap: int = PAGES_CAP
+    batch_questions: int = BATCH_QUESTIONS
     rate_limit: int = RATE_LIMIT
     proxy_hops: int = -1
     malloc_arenas: int = MALLOC_ARENAS
@@ -371,6 +382,7 @@ class Settings:
             "max_prompt_chars",
             "max_new_tokens_cap",
             "pages_cap",
+            "batch_questions",
         )
         for name in positive:
             if getattr(self, name) <= 0:

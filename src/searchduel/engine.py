@@ -6,8 +6,9 @@
 Both columns run in their own threads from the first instant, so the plain column starts
 generating at once and never waits for the search. The search column waits for the plain
 column's first token (at most PLAIN_HEAD_START_S) before its own CPU work, so that work never
-delays that token. Every column ends with exactly one `done`
-or `error` event; a failure in one column is reported in that column and the other goes on.
+delays that token. Every column ends its stream with exactly one `done` or `error` event
+(then, with sources, one `grounding` event, after both have ended); a failure in one
+column is reported in that column and the other goes on.
 The UI, the CLI and the benchmarks all consume `Engine.run`'s events and compute nothing else.
 
 Decisions, in one place:
@@ -25,6 +26,11 @@ Decisions, in one place:
   `skipped: True` and a neutral note; `ask --search off` exits 0.
 - An `error` event's text is `errors.user_message(exc)`, plain words; `data["detail"]` holds
   str(exc) (and the class name) for the trace's fold-out, the log and `ask --json`.
+- Grounding: once both columns have ended (after their `done`/`error`, so never on the
+  streaming path), each column gets one `grounding` event: its answer judged by judge.ground
+  against the search column's packed sources (the same sources judge both answers). No
+  sources (or a stopped run), no `grounding` event. `summarize` (ask --json), evaluate
+  and the page read it.
 - Generated tokens are counted from the backend's Pieces (token ids), never by re-tokenizing
   the answer; only a backend that yields plain str falls back to counting the text.
 """
@@ -352,6 +358,8 @@ class Engine:
         for w in workers:
             w.start()
         finished = 0
+        answers = {"plain": "", "search": ""}
+        texts: list[str] = []
         try:
             while finished < len(workers):
                 event = events.get()
@@ -359,6 +367,16 @@ class Engine:
                     finished += 1
                 if event.column == "plain" and event.kind in ("token", "done", "error"):
                     plain_started.set()
+                if event.kind == "token":
+                    answers[event.column] += event.text
+                elif event.kind == "done":
+                    answers[event.column] = event.data.get("answer", answers[event.column])
+                elif event.kind == "sources":
+                    texts = list(event.data.get("texts") or [])
+                record.see(event)
+                yield event
+            # --- grounding: after both columns ended, off the streaming path -----------------
+            for event in [] if stop.is_set() else grounding_events(prompt, answers, texts, t0):
                 record.see(event)
                 yield event
         finally:
@@ -631,10 +649,29 @@ def _error_event(exc: BaseException, column: Column = "plain") -> Event:
     )
 
 
+def grounding_events(
+    prompt: str, answers: dict[str, str], texts: Sequence[str], t0: float | None = None
+) -> list[Event]:
+    """One `grounding` event per column: both answers judged (judge.ground) against the
+    search column's packed sources; none when there are no sources (search off, no usable
+    sources, a failure before packing). The search column's also scores its citations."""
+    if not texts:
+        return []
+    from .judge import ground
+
+    out = []
+    for column in ("plain", "search"):
+        g = ground(answers[column], texts, question=prompt, citations=column == "search")
+        t = time.perf_counter() - t0 if t0 is not None else 0.0
+        out.append(Event(column, "grounding", "", g.as_dict(), t=t))  # type: ignore[arg-type]
+    return out
+
+
 def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[str, Any]:
     """Fold an event stream into the `ask --json` object; with sources, each answer gains
-    "grounding" (judge.ground: per-sentence labels with evidence offsets, a summary, and
-    for the search column citation precision and recall)."""
+    "grounding", read from the engine's `grounding` event (judge.ground: per-sentence labels
+    with evidence offsets, a summary, and for the search column citation precision and
+    recall)."""
     out: dict[str, Any] = {
         "prompt": prompt,
         "plain": _column_summary(),
@@ -651,7 +688,6 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
             "timings": {},
         },
     }
-    texts: list[str] = []
     for ev in events:
         col = out[ev.column]
         if ev.kind == "token":
@@ -678,7 +714,8 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
                 {"n": s.n, "title": s.title, "url": s.url, "site": s.site, "kind": s.kind}
                 for s in ev.data["sources"]
             ]
-            texts = list(ev.data.get("texts") or [])
+        elif ev.kind == "grounding":  # the engine's own judging (grounding_events)
+            col["grounding"] = ev.data
         elif ev.kind == "trace":
             for key in (
                 "query",
@@ -691,14 +728,6 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
                 "timings",
             ):
                 col[key] = ev.data.get(key, col.get(key))
-    if texts:  # both answers judged against the search column's sources
-        from .judge import ground
-
-        for name in ("plain", "search"):
-            answer = out[name]["answer"]
-            if answer:
-                g = ground(answer, texts, question=prompt, citations=name == "search")
-                out[name]["grounding"] = g.as_dict()
     return out
 
 

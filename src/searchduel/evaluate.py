@@ -5,7 +5,7 @@
     -> for each item not yet in OUT/results.jsonl (resume):
          Engine.run (greedy, seeded) -> both answers, latencies, the search column's sources
          -> snapshot the packed sources (OUT/sources/<id>.json)
-         -> judge both answers against those same sources (judge.ground)
+         -> both answers judged against those same sources (the engine's grounding events)
          -> reference match of both answers (normalised containment, token F1)
          -> append one line to results.jsonl (a finished question is never run again)
     -> results.csv, report.md, charts/*.png from every line of results.jsonl
@@ -204,7 +204,8 @@ def run_item(engine: Any, item: Item, stop: threading.Event | None = None) -> di
         run.close()
     result = summarize(item.question, events)
     plain, search = result["plain"], result["search"]
-    judged = judge_pair(item.question, plain["answer"], search["answer"], texts)
+    # the engine's own grounding events (None without sources), as regrade recomputes them
+    judged = {"plain": plain.get("grounding"), "search": search.get("grounding")}
     errors = [f"{name}: {col['error']}" for name, col in result.items() if _is_col(col)]
     return {
         "id": item.id,

@@ -228,7 +228,8 @@ def comparison_from_events(
     grounding: Any = None,
 ) -> Comparison:
     """The record of one run, from `Engine.run`'s events and the settings it ran with
-    (after RunOptions were applied). The page, `eval` and the CLI all store this."""
+    (after RunOptions were applied). The page, `eval` and the CLI all store this; the
+    grounding figures are the engine's `grounding` events unless given."""
     from .engine import summarize
 
     events = list(events)
@@ -240,8 +241,12 @@ def comparison_from_events(
             context = ev.data.get("context", "")
         elif ev.kind == "trace":
             stages = dict(ev.data.get("timings") or {})
+    summary = summarize(prompt, events)
+    if grounding is None:  # the engine's grounding events, one per judged column
+        judged = {c: summary[c]["grounding"] for c in COLUMNS if summary[c].get("grounding")}
+        grounding = judged or None
     return comparison_from_summary(
-        summarize(prompt, events), settings, context=context, stages=stages, grounding=grounding
+        summary, settings, context=context, stages=stages, grounding=grounding
     )
 
 

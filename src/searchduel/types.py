@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 Column = Literal["plain", "search"]
 Message = dict[str, str]  # a chat message: {"role": "system"|"user"|"assistant", "content": str}
-EventKind = Literal["status", "prompt", "sources", "trace", "token", "done", "error"]
+EventKind = Literal["status", "prompt", "sources", "trace", "token", "done", "error", "grounding"]
 
 # Page.status values; the fetcher, the CLI and the UI all use these names.
 PAGE_STATUSES = (
@@ -115,6 +115,9 @@ class Event:
       done     data={"answer", "ttft_s", "prefill_s", "total_s", "tokens", "tokens_per_s"}, or
                for search off {"answer": "", "skipped": True, "note": str}
       error    text=plain words for people, data={"type": class name, "detail": str(exc)}
+      grounding  data=judge.Grounding.as_dict() of this column's answer against the search
+               column's sources: {"sentences", "summary", "citation"}; after both columns
+               ended, only when there were sources
     """
 
     column: Column

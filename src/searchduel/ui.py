@@ -4,8 +4,11 @@
                  ├─► Sidebar: this browser's history (gr.BrowserState) ─► a stored comparison
                  └─► Tabs ─► "Duel" tab (_duel_tab): prompt, Ask/Stop, blind toggle, settings,
                      │          examples, two columns (answer, copy, stats, what the model was
-                     │          given), sources, the search trace, votes, Share / Markdown / JSON
-                     └─► "Results" tab (_results_tab): results.results_view, exports
+                     │          given), sources, the search trace, votes, Share / Markdown / JSON;
+                     │          finished answers tinted by the engine's grounding events
+                     │          (render_grounding.py)
+                     ├─► "Results" tab (_results_tab): results.results_view, exports
+                     └─► "Batch" tab (ui_batch.batch_tab): a question file -> evaluate
     Ask / Enter / an example ─► _lock ─► compare (one generator, both columns) ─► _unlock
                                            └─► store.save(comparison_from_events(...))
     a vote button ─► store.vote ─► the stored comparison shown revealed (record_view)
@@ -98,9 +101,11 @@ from .render import (
     stats_line,
     trace_markdown,
 )
+from .render_grounding import grounded_markdown, no_sources_note
 from .results import results_view
 from .store import COLUMNS, Comparison, Store, comparison_from_events
 from .types import Event, Source
+from .ui_batch import batch_tab
 
 TITLE = "Search Duel"
 INTRO = (
@@ -132,12 +137,17 @@ class _Column:
     error: str = ""
     detail: str = ""
     prompt: dict[str, Any] | None = None
+    grounding: dict[str, Any] | None = None  # the engine's `grounding` event (judge.ground)
 
-    def markdown(self, sources: list[Source] | None = None, corpus_root: str = "") -> str:
+    def markdown(
+        self, sources: list[Source] | None = None, corpus_root: str = "", column: str = "plain"
+    ) -> str:
         if self.done and self.done.get("skipped"):
             return f"ℹ️ *{self.done.get('note', '')}*"
         answer = self.done.get("answer", self.text) if self.done else self.text
-        if self.done and sources is not None:
+        if self.grounding is not None:  # tinted by the judge (render_grounding)
+            body = grounded_markdown(answer, self.grounding, column, sources, corpus_root)
+        elif self.done and sources is not None:
             body = answer_markdown(answer, sources, corpus_root)
         else:
             body = safe_markdown(answer)
@@ -186,6 +196,16 @@ class _View:
             self.sources = list(event.data["sources"])
         elif event.kind == "trace":
             self.trace = event.data
+        elif event.kind == "grounding":
+            col.grounding = event.data
+
+    def ungrounded(self) -> str:
+        """A neutral note under the plain answer once both columns ended without sources."""
+        ended = all(c.done or c.error for c in (self.plain, self.search))
+        plain = self.plain.done or {}
+        if not ended or self.sources or plain.get("stopped") or not plain.get("answer"):
+            return ""
+        return no_sources_note()
 
     def outputs(self) -> tuple[str, ...]:
         errors = {
@@ -194,10 +214,10 @@ class _View:
             if col.detail
         }
         return (
-            self.plain.markdown(),
+            self.plain.markdown() + self.ungrounded(),
             self.plain.stats(),
             prompt_markdown(self.plain.prompt, self.plain.unsent()),
-            self.search.markdown(self.sources, self.corpus_root),
+            self.search.markdown(self.sources, self.corpus_root, "search"),
             self.search.stats(),
             prompt_markdown(self.search.prompt, self.search.unsent()),
             search_notice(self.trace),
@@ -292,6 +312,8 @@ def build(app: BackendLoader | Engine, settings: Settings | None = None) -> gr.B
                 ask = _duel_tab(demo, loader, settings, store, store_note, history, history_list)
             with gr.Tab("Results", id="results", elem_id="results") as results_tab:
                 _results_tab(store, results_tab)
+            with gr.Tab("Batch", id="batch"):
+                batch_tab(loader, settings)  # ui_batch.py
         del tabs
         timer = gr.Timer(LOAD_POLL_S)
 
@@ -523,8 +545,8 @@ def _duel_tab(
     for button, target in ((copy_plain, "answer-plain"), (copy_search, "answer-search")):
         button.click(
             None,
-            js=f"() => navigator.clipboard.writeText("
-            f"document.querySelector('#{target}').innerText.trim())",
+            js=f"() => navigator.clipboard.writeText((document.querySelector("
+            f"'#{target} .answer-text') || document.querySelector('#{target}')).innerText.trim())",
             api_visibility="private",
         )
     share.click(None, js=SHARE_JS, api_visibility="private")

@@ -1,0 +1,101 @@
+"""The Batch tab through Gradio's API (/batch) on tests/judge_app.py: a question file in,
+the report (Markdown, zip, charts) out; bad files get one clear message."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+from searchduel.errors import ConfigError
+from searchduel.ui_batch import load_questions
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client(judge_app):
+    from gradio_client import Client
+
+    return Client(judge_app, verbose=False)
+
+
+def test_a_two_question_file_gives_a_report_to_download(client, tmp_path):
+    from gradio_client import handle_file
+
+    questions = tmp_path / "two.jsonl"
+    questions.write_text(
+        json.dumps({"id": "skagway", "question": "Plan a day in Skagway", "answers": ["Taiya"]})
+        + "\n"
+        + json.dumps({"id": "juneau", "question": "What is there to see in Juneau?"})
+        + "\n",
+        "utf-8",
+    )
+    report, archive, grounded, latency = client.predict(
+        handle_file(str(questions)), api_name="/batch"
+    )
+    assert report.startswith("# Search on vs off") and "2 questions; 2 with both" in report
+    assert "skagway" in report and "juneau" in report
+    with zipfile.ZipFile(archive) as z:
+        names = set(z.namelist())
+        assert {"report.md", "results.csv", "results.jsonl"} <= names
+        lines = z.read("results.jsonl").decode().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["id"] for r in records] == ["skagway", "juneau"]
+    skagway = records[0]
+    assert skagway["search"]["grounded_share"] == 0.5, "one copied, one made-up sentence"
+    assert skagway["search"]["contains"] is True, "the copied sentence names Taiya"
+    assert grounded and latency, "the charts are shown"
+
+
+def test_a_bad_file_is_named_with_its_line(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "ok"}\n{"id": "x"}\n', "utf-8")
+    with pytest.raises(AppError, match=r"bad\.jsonl:2: no question"):
+        client.predict(handle_file(str(bad)), api_name="/batch")
+
+
+def test_the_page_runs_at_most_the_cap(tmp_path):
+    path = tmp_path / "many.txt"
+    path.write_text("\n".join(f"Question {i}?" for i in range(5)), "utf-8")
+    items, note = load_questions(str(path), 3)
+    assert [i.question for i in items] == ["Question 0?", "Question 1?", "Question 2?"]
+    assert "has 5 questions" in note and "first 3" in note
+    assert load_questions(str(path), 20)[1] == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("q.pdf", b"%PDF-1.4", "upload a .txt, .csv or .jsonl"),
+        ("q.txt", b"\xff\xfe\x00bad", "not UTF-8"),
+        ("q.csv", b"id,text\n1,hello\n", "'question' column"),
+        ("q.txt", b"\n# only a comment\n", "no questions"),
+    ],
+)
+def test_bad_files_get_a_clear_message(tmp_path, name, content, words):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=words) as info:
+        load_questions(str(path), 20)
+    assert str(tmp_path) not in str(info.value), "the file is named as uploaded, not by path"
+
+
+def test_no_file_is_a_clear_message():
+    with pytest.raises(ConfigError, match="Choose a question file"):
+        load_questions(None, 20)
+
+
+def test_the_report_on_the_page_is_inert_and_keeps_its_quotes():
+    from searchduel.ui_batch import report_markdown
+
+    report = "# R\n\n![grounded](charts/grounded.png)\n![latency](charts/latency.png)\n\n"
+    report += "> The answer <img src=x onerror=alert(1)> <b>b</b>\n"
+    out = report_markdown(report)
+    assert "charts/" not in out and "grounded" not in out
+    assert out.splitlines()[-1].startswith("> The answer")
+    assert "<b>" not in out and "<img" not in out
