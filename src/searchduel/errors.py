@@ -73,7 +73,20 @@ class SearchBlocked(SearchError):
 
 
 class SearchUnavailable(SearchError):
-    """The provider could not be reached or answered with a server error."""
+    """The provider could not be reached or answered with a server error. `cause` says which,
+    for the page's sentence: "timeout" (no answer in time), "unreachable" (no connection:
+    offline, DNS, refused), "server" (an HTTP error status) or "" (other, e.g. not set up)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        retry_after: float | None = None,
+        cause: str = "",
+    ):
+        super().__init__(message, provider=provider, retry_after=retry_after)
+        self.cause = cause
 
 
 class SearchUnparseable(SearchError):
@@ -179,13 +192,19 @@ def user_message(exc: BaseException) -> str:
         return f"The model is busy with other questions{ahead}. Try again in a minute."
     if isinstance(exc, SearchBlocked):
         return (
-            "The search engine turned this search away for now (it limits automated "
-            "searches). Try again in a few minutes, or choose another search provider."
+            "Web search is unavailable for now: the search engine turned this search away "
+            "(it limits automated searches), so this column has no sources. Try again in a few "
+            "minutes, or choose another search provider."
         )
     if isinstance(exc, SearchUnavailable):
+        why = {
+            "timeout": "the search engine did not answer in time",
+            "unreachable": "the search engine could not be reached (this server may be offline)",
+            "server": "the search engine answered with an error",
+        }.get(exc.cause, "the search engine could not be reached")
         return (
-            "The search engine could not be reached, so this column has no sources. Try "
-            "again, or choose another search provider (the offline corpus needs no network)."
+            f"Web search is unavailable: {why}, so this column has no sources. Try again, or "
+            "choose another search provider (the offline corpus needs no network)."
         )
     if isinstance(exc, SearchUnparseable):
         return (

@@ -126,7 +126,10 @@ def search_notice(trace: dict[str, Any] | None) -> str:
     if not trace or not trace.get("provider"):
         return ""
     line = f"via **{provider_label(trace['provider'], trace.get('offline', False))}**"
-    if trace.get("notices"):
+    if trace.get("snippets_only"):
+        # said where it is seen: the sources below are snippets, not pages
+        line += " · ⚠️ **no page could be read**: the answer uses only the results' snippets"
+    elif trace.get("notices"):
         line += " · some providers did not answer (see the trace)"
     return line
 
