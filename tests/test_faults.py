@@ -4,6 +4,8 @@ model failing mid-answer. The web is a real HTTP server on 127.0.0.1 (serp_serve
 from __future__ import annotations
 
 import socket
+import threading
+import time
 
 import httpx
 import pytest
@@ -12,6 +14,7 @@ from fakes import ScriptedBackend
 from searchduel.config import Settings
 from searchduel.engine import NO_PAGE_READ, SNIPPETS_ONLY_NOTE, Engine, summarize
 from searchduel.errors import GenerationError, user_message
+from searchduel.llm.transformers_local import TransformersBackend
 from searchduel.render import search_notice, sources_markdown
 from searchduel.search.chain import SearchChain
 from searchduel.search.duckduckgo import DuckDuckGoHtml, DuckDuckGoLite
@@ -188,3 +191,44 @@ def test_an_error_mid_answer_stays_in_its_column_and_the_other_finishes(settings
     assert result[other]["answer"] == "one two three four five"
     ends = [e.kind for e in events if e.column == fail_in and e.kind in ("done", "error")]
     assert ends == ["error"]
+
+
+# --- a dropped client ---------------------------------------------------------------------
+
+
+def _wait_free(gate, slots: int, limit: float) -> float:
+    """Seconds until `gate` has `slots` free again (gives up after `limit`)."""
+    start = time.perf_counter()
+    while gate._free < slots and time.perf_counter() - start < limit:
+        time.sleep(0.005)
+    return time.perf_counter() - start
+
+
+def test_a_dropped_client_frees_the_model_within_a_second(settings, tiny_backend):
+    """Gradio closes the run's generator when a tab goes away: both columns stop, and the
+    one slot of the shared model is free for the next person within a second."""
+    one_slot = TransformersBackend(
+        tiny_backend.model, tiny_backend.tokenizer, name="tiny", max_streams=1, queue_size=4
+    )
+    engine = Engine(settings.replace(max_new_tokens=2000), one_slot)
+    stream = engine.run("Plan a one-day trip to Skagway, Alaska")
+    tokens = 0
+    for event in stream:
+        tokens += event.kind == "token"
+        if tokens == 3:
+            break
+    assert one_slot.gate._free == 0, "a column holds the model"
+    start = time.perf_counter()
+    stream.close()  # what a dropped tab does to the generator
+    freed = time.perf_counter() - start + _wait_free(one_slot.gate, 1, 10)
+    assert freed < 1.0, f"the slot came free after {freed:.2f} s"
+    assert one_slot.gate.waiting == 0, "the search column is not left waiting for the slot"
+    alive = [t.name for t in threading.enumerate() if t.name.startswith("column-")]
+    assert alive == [], f"columns still running: {alive}"
+    # the next person gets a token at once
+    start = time.perf_counter()
+    nxt = one_slot.stream([{"role": "user", "content": "Hello"}], max_new_tokens=2)
+    next(iter(nxt))
+    first = time.perf_counter() - start
+    list(nxt)
+    assert first < 5.0, f"the next request waited {first:.2f} s for its first token"
