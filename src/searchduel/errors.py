@@ -110,7 +110,13 @@ class AddressRefused(FetchError):
 
 
 class BackendError(SearchDuelError):
-    """The model backend failed."""
+    """The model backend failed. `cause` says how, for the page's sentence (a model server
+    behind --backend openai): "unreachable" (no connection), "timeout" (it went silent),
+    "refused" (it turned this app away: a key), "server" (an HTTP error status) or ""."""
+
+    def __init__(self, message: str, *, cause: str = ""):
+        super().__init__(message)
+        self.cause = cause
 
 
 class ModelLoadError(BackendError):
@@ -179,6 +185,17 @@ class Cancelled(SearchDuelError):
     """A stop request ended the work."""
 
 
+# What a visitor reads about a model server's failure: no address, flag or variable (those
+# are in the trace's error details and the log).
+_SERVER_CAUSES = {
+    "unreachable": "The model server could not be reached, so this column has no answer. "
+    "Try again in a minute.",
+    "timeout": "The model server stopped answering, so this answer is cut short. Try again.",
+    "refused": "The model server turned this app's request away (its access settings need "
+    "fixing), so nothing can be answered. The details are in the server log.",
+    "server": "The model server failed while answering. Try again.",
+}
+
 # What a visitor reads about a failure nobody foresaw; the details go to the log.
 UNEXPECTED = "Something went wrong in this column; the details are in the server log."
 
@@ -215,6 +232,8 @@ def user_message(exc: BaseException) -> str:
         return "The search found nothing to look up in this prompt. Try other words."
     if isinstance(exc, ModelLoadError):
         return "The model could not be loaded, so nothing can be answered."
+    if isinstance(exc, BackendError) and exc.cause in _SERVER_CAUSES:
+        return _SERVER_CAUSES[exc.cause]
     if isinstance(exc, GenerationError):
         return "The model stopped with an error while writing this answer. Try again."
     if isinstance(exc, ConfigError):
