@@ -112,7 +112,8 @@ class AddressRefused(FetchError):
 class BackendError(SearchDuelError):
     """The model backend failed. `cause` says how, for the page's sentence (a model server
     behind --backend openai): "unreachable" (no connection), "timeout" (it went silent),
-    "refused" (it turned this app away: a key), "server" (an HTTP error status) or ""."""
+    "refused" (it turned this app away: a key), "server" (an HTTP error status), "lost" (the
+    stream broke off mid-answer) or ""."""
 
     def __init__(self, message: str, *, cause: str = ""):
         super().__init__(message)
@@ -194,6 +195,8 @@ _SERVER_CAUSES = {
     "refused": "The model server turned this app's request away (its access settings need "
     "fixing), so nothing can be answered. The details are in the server log.",
     "server": "The model server failed while answering. Try again.",
+    "lost": "The connection to the model server was lost mid-answer, so this answer is cut "
+    "short. Try again.",
 }
 
 # What a visitor reads about a failure nobody foresaw; the details go to the log.

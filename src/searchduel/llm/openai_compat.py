@@ -338,7 +338,7 @@ class OpenAIBackend(CountsThroughCounter):
                 raise GenerationError(
                     f"the stream from {self.base_url} broke after {state.chars} characters of "
                     f"the answer: {type(exc).__name__}: {exc or 'no detail'}",
-                    cause="timeout" if isinstance(exc, httpx.TimeoutException) else "",
+                    cause="timeout" if isinstance(exc, httpx.TimeoutException) else "lost",
                 ) from exc
             if data:  # the last event may lack its blank line before the connection closes
                 yield from state.dispatch(event, data)
@@ -351,7 +351,8 @@ class OpenAIBackend(CountsThroughCounter):
         if not state.done and not state.finished:
             raise GenerationError(
                 f"the stream from {self.base_url} ended before the answer was finished (no "
-                f"[DONE] and no finish_reason) after {state.chars} characters"
+                f"[DONE] and no finish_reason) after {state.chars} characters",
+                cause="lost",
             )
 
     def _status_error(
