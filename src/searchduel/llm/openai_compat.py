@@ -337,7 +337,8 @@ class OpenAIBackend(CountsThroughCounter):
                     return
                 raise GenerationError(
                     f"the stream from {self.base_url} broke after {state.chars} characters of "
-                    f"the answer: {type(exc).__name__}: {exc or 'no detail'}"
+                    f"the answer: {type(exc).__name__}: {exc or 'no detail'}",
+                    cause="timeout" if isinstance(exc, httpx.TimeoutException) else "lost",
                 ) from exc
             if data:  # the last event may lack its blank line before the connection closes
                 yield from state.dispatch(event, data)
@@ -350,7 +351,8 @@ class OpenAIBackend(CountsThroughCounter):
         if not state.done and not state.finished:
             raise GenerationError(
                 f"the stream from {self.base_url} ended before the answer was finished (no "
-                f"[DONE] and no finish_reason) after {state.chars} characters"
+                f"[DONE] and no finish_reason) after {state.chars} characters",
+                cause="lost",
             )
 
     def _status_error(
@@ -372,7 +374,8 @@ class OpenAIBackend(CountsThroughCounter):
             )
             return BackendError(
                 f"the model server at {self.base_url} refused the request (HTTP {status}: "
-                f"{detail}); {key}. Set SEARCHDUEL_API_KEY to the key the server was started with."
+                f"{detail}); {key}. Set SEARCHDUEL_API_KEY to the key the server was started with.",
+                cause="refused",
             )
         if status == 404:
             return ModelLoadError(self._not_found_message(url, detail))
@@ -389,7 +392,8 @@ class OpenAIBackend(CountsThroughCounter):
             )
         if status >= 500:
             return GenerationError(
-                f"the model server at {self.base_url} failed (HTTP {status}): {detail}"
+                f"the model server at {self.base_url} failed (HTTP {status}): {detail}",
+                cause="server",
             )
         return GenerationError(
             f"the model server at {self.base_url} rejected the request (HTTP {status}): {detail}"
@@ -418,11 +422,13 @@ class OpenAIBackend(CountsThroughCounter):
         if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError):
             return GenerationError(
                 f"cannot reach the model server at {self.base_url} ({type(exc).__name__}: "
-                f"{exc}). Is it running? Check --base-url / SEARCHDUEL_BASE_URL."
+                f"{exc}). Is it running? Check --base-url / SEARCHDUEL_BASE_URL.",
+                cause="unreachable",
             )
         if isinstance(exc, httpx.ReadTimeout):
             return GenerationError(
-                f"the model server at {self.base_url} sent nothing for {self.timeout.read:g} s"
+                f"the model server at {self.base_url} sent nothing for {self.timeout.read:g} s",
+                cause="timeout",
             )
         return GenerationError(f"request to {url} failed: {type(exc).__name__}: {exc}")
 

@@ -175,6 +175,18 @@ def _outcome_of(exc: BaseException) -> str:
     return "error"
 
 
+def _cause(errors: list[SearchError]) -> str:
+    """Why no provider answered, for the page: the cause every provider shared; else "timeout"
+    before "unreachable" before "server" (the one a visitor can most hope will pass)."""
+    causes = {getattr(e, "cause", "") for e in errors} - {""}
+    if len(causes) == 1:
+        return causes.pop()
+    for cause in ("timeout", "unreachable", "server"):
+        if cause in causes:
+            return cause
+    return ""
+
+
 def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -184,6 +196,10 @@ def _duration(seconds: float) -> str:
 def _copy_error(exc: BaseException) -> BaseException:
     # each waiting thread raises its own instance: one shared instance would collect
     # every thread's traceback
+    if isinstance(exc, SearchUnavailable):
+        return type(exc)(
+            str(exc), provider=exc.provider, retry_after=exc.retry_after, cause=exc.cause
+        )
     if isinstance(exc, SearchError):
         return type(exc)(str(exc), provider=exc.provider, retry_after=exc.retry_after)
     return exc
@@ -453,7 +469,7 @@ class SearchChain:
                     retry_after=min(waits) if waits else None,
                 )
         provider = errors[0].provider if errors else ""
-        return SearchUnavailable(message, provider=provider)
+        return SearchUnavailable(message, provider=provider, cause=_cause(errors))
 
     def _await(self, flight: _Flight) -> SearchOutcome:
         # the leader is bounded by the budget plus one request that started inside it

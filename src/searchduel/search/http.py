@@ -65,7 +65,7 @@ def send(
         return client.request(method, url, timeout=timeout, follow_redirects=False, **kwargs)
     except httpx.TimeoutException:
         raise SearchUnavailable(
-            f"{label} did not answer within {timeout:g} s", provider=provider
+            f"{label} did not answer within {timeout:g} s", provider=provider, cause="timeout"
         ) from None
     except httpx.ConnectError as exc:
         # DNS failure, connection refused, network unreachable: the chain rests the
@@ -75,7 +75,9 @@ def send(
         ) from None
     except httpx.HTTPError as exc:
         raise SearchUnavailable(
-            f"{label} could not be reached ({type(exc).__name__}: {exc})", provider=provider
+            f"{label} could not be reached ({type(exc).__name__}: {exc})",
+            provider=provider,
+            cause="unreachable",
         ) from None
 
 
@@ -105,7 +107,7 @@ def raise_for_refusal(response: httpx.Response, *, provider: str, label: str) ->
             provider=provider,
             retry_after=retry_after,
         )
-    raise SearchUnavailable(f"{label} answered HTTP {status}", provider=provider)
+    raise SearchUnavailable(f"{label} answered HTTP {status}", provider=provider, cause="server")
 
 
 def normalize_url(url: str) -> str:
