@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -45,14 +47,18 @@ def test_search_off_is_a_neutral_note(client):
     assert "Search is off" in trace and "No search yet" not in trace
 
 
-def test_an_over_long_prompt_is_blamed_on_the_prompt_in_both_columns(client):
+def test_a_20000_character_prompt_is_refused_with_its_length(client):
+    """The server's input limit (inputs.py) refuses it before any search or generation, in
+    plain words with both numbers; a prompt within the limit that still overflows the model's
+    window is blamed on the prompt in both columns (test_engine)."""
+    from gradio_client.exceptions import AppError
+
     prompt = " ".join(f"w{i}" for i in range(3400))[:20_000]  # 20,000 characters
-    final = client.predict(prompt, 32, 0.0, 4, "local", api_name="/compare")
-    plain, search, sources = final[0], final[3], final[7]
-    assert "prompt is too long" in plain and "prompt is too long" in search
-    assert "No usable sources" not in search and not sources
-    for text in (plain, search):
-        assert "Error" not in text and "--" not in text
+    with pytest.raises(AppError) as info:
+        client.predict(prompt, 32, 0.0, 4, "local", api_name="/compare")
+    message = str(info.value)
+    assert f"{len(prompt.strip()):,} characters" in message and "limit is 2,000" in message
+    assert "Error" not in message and "--" not in message
 
 
 def test_api_lists_compare(client):
@@ -69,7 +75,8 @@ def test_a_finished_api_comparison_is_stored(client, app_data_dir):
         (row,) = [r for r in store.recent(50) if r["prompt"] == prompt]
         record = store.get(row["id"])
     assert record.plain_answer and record.search_answer
-    assert record.plain_answer.split()[:3] == final[0].split()[:3]
+    shown = re.sub(r"<[^>]+>", " ", final[0])  # the page's answer is tinted by the judge
+    assert record.plain_answer.split()[0] in shown.split()
     assert record.sources and record.context, "the sources and their block are kept"
     assert record.settings["max_new_tokens"] == 16, "the settings it ran with"
     assert record.tokens["plain"] == 16 and record.provider == "local"
