@@ -267,6 +267,59 @@ def test_ground_cli_round_trip_and_a_bad_line_named(tmp_path, capsys):
     assert main(["ground", str(path)]) == 0
 
 
+def test_conversions_acronyms_and_list_commas_are_not_missing_facts():
+    from searchduel.judge.features import Evidence, features
+
+    ev = Evidence(
+        [
+            "Reheat food to 165°F and keep rooms at 60-75°F. Boxes 1,2,3 and 5 of the"
+            " 1,000 forms go to the ACS. Employers pay lower NICs."
+        ]
+    )
+
+    def missing(sentence):  # (numbers, names) the evidence never mentions
+        f, _ = features(sentence, ev)
+        return f[3], f[4]
+
+    assert missing("Reheat food to at least 165°F (74°C) before serving.") == (0, 0)
+    assert missing("Keep the rooms at 60-75°F (15-24°C) all year.") == (0, 0)
+    assert missing("Reheat food to at least 170°F (74°C) before serving.") == (2, 0)
+    assert missing("Boxes 1, 2, 3, and 5 of the 1000 forms are sent.") == (0, 0)
+    assert missing("Boxes 1, 2, 4, and 5 of the 100 forms are sent.") == (2, 0)
+    assert missing("Employers pay lower National Insurance Contributions (NICs).") == (0, 0)
+    assert missing("Forms go to the American Cancer Society (ACS) each year.") == (0, 0)
+    assert missing("Forms go to the Bristol Cricket Society (ACS) each year.") == (0, 2)
+
+
+def test_the_response_stage_decides_whether_ground_output_has_spans():
+    from dataclasses import replace
+
+    from searchduel.judge.ground import load_model
+
+    shipped = load_model()
+    assert shipped.response_weights  # weights.json carries the response stage
+    sources = ["The harbour lighthouse was first lit in 1874 by the port board."]
+    record = {"id": "r", "question": "", "sources": sources}
+    weak_claim = "The lighthouse was first lit by the harbour board in the evening."
+    # the stage says no: no spans, even for a claim over the claim threshold
+    never = replace(shipped, response_bias=-30.0, unsupported_at=0.01)
+    out = ground_record({**record, "response": weak_claim}, never)
+    assert out == {"id": "r", "hallucinated": False, "spans": []}
+    # ... unless a claim holds a number or name the sources never mention (the hard rule)
+    wrong = "The lighthouse was first lit in 1901 by Vikings."
+    out = ground_record({**record, "response": wrong}, never)
+    assert out["hallucinated"] and out["spans"]
+    # the stage says yes and no claim passed the threshold: the worst claim is flagged
+    always = replace(shipped, response_bias=30.0, unsupported_at=0.99)
+    answer = f"The lighthouse was first lit in 1874. {weak_claim}"
+    out = ground_record({**record, "response": answer}, always)
+    (span,) = out["spans"]
+    assert out["hallucinated"] and span["start"] >= answer.index(weak_claim)
+    # without a response stage, a response is hallucinated iff a claim is unsupported
+    plain = replace(shipped, response_weights=())
+    assert ground_record({**record, "response": sources[0]}, plain)["hallucinated"] is False
+
+
 def test_ground_cli_missing_file_is_a_usage_error(tmp_path, capsys):
     assert main(["ground", str(tmp_path / "nope.jsonl")]) == 2
     assert "no such file" in capsys.readouterr().err

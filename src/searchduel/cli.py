@@ -378,7 +378,7 @@ def cmd_ground(args: argparse.Namespace, settings: Settings | None) -> int:
         if not args.file.is_file():
             raise ConfigError(f"no such file: {args.file}")
         report = fit(args.file, args.weights or WEIGHTS)
-        print(json.dumps({k: report[k] for k in ("weights", "bias", "unsupported_at")}))
+        print(json.dumps({k: report[k] for k in ("weights", "bias", "unsupported_at", "response")}))
         cv = report["cross_validated"]
         print(
             f"cross-validated ({cv['folds']} question-disjoint folds): response F1 "

@@ -17,10 +17,16 @@ Decisions, in one place:
 - Words are compared as the search ranker compares them (rag.rank.tokenize: folded, stemmed,
   stopwords out), minus a few words answers use to talk about the sources themselves.
 - Numbers are matched as whole numbers ("1874" is not in "18745"), thousands separators
-  ignored. Capitalised words (names, months, places) are matched as folded words or stems;
-  a capital opening the sentence, or a phrase after a colon or an opening quote, is not
-  taken for a name, nor is a single letter ("25 C"). Quoted phrases are matched word by
-  word, punctuation ignored.
+  ignored (a comma before exactly three digits: "1,2,3" is a list, not 123). A figure in
+  brackets after a found figure is its conversion ("165°F (74°C)", "60-75°F (15-24°C)")
+  and counts as found. Capitalised words (names, months, places) are matched as folded
+  words or stems; a capital opening the sentence, or a phrase after a colon, a dash or an
+  opening quote, is not taken for a name, nor is a single letter ("25 C"), nor an acronym
+  in brackets spelled by the words before it ("National Insurance Contributions (NICs)"),
+  nor those words when the evidence has the acronym. Quoted phrases are matched word by
+  word, punctuation ignored. (Measured on the RAGTruth QA dev set with the response stage,
+  cross-validated: conversions and acronyms took response F1 0.709 -> 0.717 and token F1
+  0.479 -> 0.488; list commas then token F1 0.488 -> 0.503.)
 - The question counts as evidence: restating it is not a claim the sources must back.
 - The evidence window shown for a sentence is the one sharing most of its words, BM25
   breaking ties, so the passage a reader sees is the one the features judged.
@@ -129,7 +135,9 @@ _LIST_MARKER = re.compile(r"^\s*(?:\(?\d{1,2}[.)]|[-*•]|#+)\s+")
 _PASSAGE_REF = re.compile(r"\b(?:passages?|sources?)\s*\d+(?:\s*(?:,|and|&|-|or)\s*\d+)*", re.I)
 _CITATIONS = re.compile(r"\[\s*\d{1,3}(?:\s*[-–,;]\s*\d{1,3})*\s*\]")
 _CAP_SKIP = STOPWORDS | META_WORDS | {"i"}
-_PHRASE_START = re.compile(r"[:;(\"“]\s*")
+_PHRASE_START = re.compile(r"[:;(\"“]\s*|\s[-–—]\s+")
+# "American Cancer Society (ACS)": the words an acronym spells, found when the acronym is
+_EXPANSION = re.compile(r"((?:[A-Z][\w'-]*\s+){1,5}[A-Z][\w'-]*)\s*\(([A-Z]{2,6})s?\)")
 
 
 @dataclass(frozen=True)
@@ -157,8 +165,50 @@ def body(sentence: str) -> str:
     return _PASSAGE_REF.sub(" ", text)
 
 
+# "165°F (74°C)", "5 miles (8 km)": a figure in brackets right after a figure is a
+# conversion of it; it counts as found when the figure before it is.
+_CONVERSION = re.compile(
+    r"(\d[\d.,]*)\s*[^\W\d_]{0,12}[°%]?[^\W\d_]{0,4}\s*\(\s*(?:about |approx\.? |~)?$"
+)
+# "National Insurance Contributions (NICs)": an acronym spelled by the words before it.
+_ACRONYM = re.compile(r"([A-Z]{2,6})s?\)")
+
+
+def missing_numbers(text: str, evidence: Evidence) -> int:
+    """How many numbers of `text` the evidence never mentions (conversions of a found
+    figure in brackets after it count as found)."""
+    missing = 0
+    for m in _NUMBER.finditer(text):
+        if evidence.number_present(m.group()):
+            continue
+        bracket = text.rfind("(", max(0, m.start() - 20), m.start()) + 1  # 0: none
+        if bracket and ")" not in text[bracket : m.start()]:
+            conv = _CONVERSION.search(text, max(0, bracket - 30), bracket)
+            if (
+                conv is not None
+                and conv.end() == bracket
+                and evidence.number_present(conv.group(1))
+            ):
+                continue
+        missing += 1
+    return missing
+
+
+def _defined_acronym(text: str, start: int) -> bool:
+    """A capitalised word at `start` is an acronym in brackets spelled by the words before."""
+    m = _ACRONYM.match(text, start)
+    if m is None or start == 0 or text[start - 1] != "(":
+        return False
+    letters = m.group(1).lower()
+    words = _WORD.findall(text[: start - 1])[-len(letters) :]
+    return len(words) == len(letters) and "".join(w[0].lower() for w in words) == letters
+
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # "1,000" -> "1000"; "1,2,3" stays
+
+
 def _norm_number(num: str) -> str:
-    return num.replace(",", "").rstrip(".")
+    return _THOUSANDS.sub("", num).rstrip(".")
 
 
 class Evidence:
@@ -186,7 +236,7 @@ class Evidence:
         self.words = frozenset(_WORD.findall(folded))
         self.stems = frozenset(stem(w) for w in self.words)
         self.terms = frozenset(content_terms(everything))
-        self.number_text = folded.replace(",", "")
+        self.number_text = _THOUSANDS.sub("", folded)
         self.negates = any(w in NEGATIONS for w in _NEG_WORD.findall(folded))
         self.word_text = " ".join(_WORD.findall(folded))  # quoted phrases are looked up here
         self._bm25 = BM25Index([tokenize(w.text) for w in windows]) if windows else None
@@ -231,13 +281,21 @@ def features(sentence: str, evidence: Evidence) -> tuple[list[float], int]:
     else:
         miss_pairs = 0.0
     miss_all = 1 - len(want & evidence.terms) / len(want) if want else 0.0
-    numbers = sum(not evidence.number_present(n) for n in _NUMBER.findall(text))
+    numbers = missing_numbers(text, evidence)
     names = 0
     # a capital after the opening, a colon or an opening quote starts a phrase, not a name
     openings = {re.match(r"\W*", text).end()} | {m.end() for m in _PHRASE_START.finditer(text)}
+    spelled = set()  # starts of words spelled by an acronym the evidence mentions
+    for m in _EXPANSION.finditer(text):
+        acronym = m.group(2)
+        words = list(re.finditer(r"\S+", m.group(1)))[-len(acronym) :]
+        if "".join(w.group()[0] for w in words) == acronym and evidence.word_present(acronym):
+            spelled |= {m.start(1) + w.start() for w in words}
     for m in _CAPWORD.finditer(text):
         word = re.sub(r"['’]s$", "", m.group()).strip("'’-")
         if m.start() in openings or len(word) < 2 or word.lower() in _CAP_SKIP:
+            continue
+        if _defined_acronym(text, m.start()) or m.start() in spelled:
             continue
         if not evidence.word_present(word):
             names += 1
@@ -278,7 +336,7 @@ def unsupported_parts(sentence: str, evidence: Evidence) -> list[tuple[int, int]
         piece = sentence[a:b]
         terms = content_terms(piece)
         missing = sum(t not in evidence.terms for t in terms)
-        numbers = any(not evidence.number_present(n) for n in _NUMBER.findall(piece))
+        numbers = missing_numbers(piece, evidence) > 0
         if numbers or missing / max(1, len(terms)) > PART_MISSING or (missing and len(terms) <= 2):
             keep.append((a, b))
     return keep or [(0, len(sentence))]

@@ -2,16 +2,19 @@
 
     DATA.jsonl (RAGTruth form: id, source_id, question, sources, response, spans)
     -> the claims of every response, their FEATURES, label = the claim overlaps a gold span
-    -> K question-disjoint folds (by source_id): fit on K-1, choose the threshold on them,
-       predict the held-out fold -> cross-validated scores (what to expect on new questions)
-    -> fit on everything -> weights.json (weights, bias, threshold, the CV report)
+    -> K question-disjoint folds (by source_id): fit on K-1 (claim model, then the response
+       model on the claims' in-sample p), choose both thresholds on them, predict the
+       held-out fold -> cross-validated scores (what to expect on new questions)
+    -> fit on everything -> weights.json (weights, bias, thresholds, the CV report)
 
 Decisions, in one place:
 
 - Logistic regression by projected gradient descent in numpy (no new dependency): weights
   of the evidence features are kept >= 0 (see features.py), an L2 penalty keeps them small.
 - Classes are weighted to balance, so the threshold, not the class prior, sets the trade-off.
-- The threshold maximises response-level F1 + token-level F1 on the training part only.
+- The response model (ground.RESPONSE_FEATURES) is fitted on z-scored features; its
+  threshold maximises response-level F1, then the claim threshold maximises token-level F1
+  given it, both on the training part only.
 - Folds are assigned by a hash of source_id, so every run gives the same folds.
 """
 
@@ -26,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .features import FEATURES, MONOTONE, Evidence, body, features, unsupported_parts
-from .ground import WEIGHTS, Model
+from .ground import RESPONSE_FEATURES, RESPONSE_MONOTONE, WEIGHTS, Model, response_features
 from .metrics import score
 from .sentences import split_sentences
 
@@ -68,47 +71,82 @@ def _claims(rec: dict[str, Any]) -> list[tuple]:
     return out
 
 
-def fit_lr(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+def fit_lr(
+    x: np.ndarray, y: np.ndarray, mono: np.ndarray | None = None, standardize: bool = False
+) -> tuple[np.ndarray, float]:
+    """Class-balanced L2 logistic regression; weights where `mono` is True kept >= 0 (default:
+    the MONOTONE claim features). standardize: fit on z-scores, return raw-scale weights."""
     n, d = x.shape
     pos = max(1.0, y.sum())
     neg = max(1.0, n - y.sum())
     sample_w = np.where(y == 1, n / (2 * pos), n / (2 * neg))
+    mu, sd = (x.mean(0), x.std(0) + 1e-9) if standardize else (np.zeros(d), np.ones(d))
+    xs = (x - mu) / sd
     w = np.zeros(d)
     b = 0.0
-    mono = np.array([name in MONOTONE for name in FEATURES])
+    if mono is None:
+        mono = np.array([name in MONOTONE for name in FEATURES])
     for _ in range(STEPS):
-        p = 1 / (1 + np.exp(-(x @ w + b)))
+        p = 1 / (1 + np.exp(-(xs @ w + b)))
         g = sample_w * (p - y) / n
-        w -= LEARNING_RATE * (x.T @ g + L2 * w)
+        w -= LEARNING_RATE * (xs.T @ g + L2 * w)
         b -= LEARNING_RATE * g.sum()
         w[mono] = np.maximum(w[mono], 0.0)
-    return w, float(b)
+    return w / sd, float(b - (w * mu / sd).sum())
 
 
-def _predict(
-    data: Sequence[dict], claims: Sequence[list], w: np.ndarray, b: float, t: float
-) -> dict[str, dict]:
-    from .ground import Grounding, Judged
+def _judged(rec: dict, cl: Sequence[tuple], model: Model) -> list:
+    from .ground import Judged
 
-    model = Model(tuple(float(v) for v in w), b, t)
+    out = []
+    for start, end, f, _, parts in cl:
+        label, p = model.label(f)
+        label = "unsupported" if label == "unsupported" else "supported"
+        text = rec["response"][start:end]
+        out.append(
+            Judged(start, end, text, label, p, parts=parts, fact_missing=model.fact_missing(f))
+        )
+    return out
+
+
+def _predict(data: Sequence[dict], claims: Sequence[list], model: Model) -> dict[str, dict]:
+    from .ground import decide
+
     preds = {}
     for rec, cl in zip(data, claims, strict=True):
-        judged = []
-        for start, end, f, _, parts in cl:
-            label = "unsupported" if model.label(f)[0] == "unsupported" else "supported"
-            judged.append(Judged(start, end, rec["response"][start:end], label, parts=parts))
-        spans = Grounding(judged, {}).unsupported_spans()
-        preds[rec["id"]] = {"hallucinated": bool(spans), "spans": spans}
+        judged = _judged(rec, cl, model)  # every claim keeps its clauses in .parts
+        hallucinated, spans = decide(model, judged, rec["response"], lambda j: j.parts)
+        preds[rec["id"]] = {"hallucinated": hallucinated, "spans": spans}
     return preds
 
 
-def _choose_threshold(data, claims, w, b) -> float:
-    best, best_t = -1.0, 0.5
-    for t in THRESHOLDS:
-        s = score(data, _predict(data, claims, w, b, float(t)))
-        if s["response_f1"] + s["token_f1"] > best:
-            best, best_t = s["response_f1"] + s["token_f1"], float(t)
-    return best_t
+def _fit_model(data: Sequence[dict], claims: Sequence[list]) -> Model:
+    """Both stages and both thresholds, from `data` alone."""
+    w, b = fit_lr(*_matrix(claims))
+    sentence = Model(tuple(float(v) for v in w), b, 0.5)
+    x = np.array(
+        [
+            response_features([sentence.p(c[2]) for c in cl], rec["response"])
+            for rec, cl in zip(data, claims, strict=True)
+        ],
+        dtype=float,
+    ).reshape(-1, len(RESPONSE_FEATURES))
+    y = np.array([bool(rec.get("spans")) for rec in data], dtype=float)
+    wr, br = fit_lr(x, y, np.array([n in RESPONSE_MONOTONE for n in RESPONSE_FEATURES]), True)
+
+    def model(t_claim: float, t_response: float) -> Model:
+        resp = tuple(float(v) for v in wr)
+        return Model(sentence.weights, b, t_claim, True, resp, br, t_response)
+
+    # the response threshold first (the claim threshold does not move the response decision
+    # except through a claim's missing fact), then the claim threshold for the spans
+    t_resp = max(
+        THRESHOLDS, key=lambda t: score(data, _predict(data, claims, model(0.5, t)))["response_f1"]
+    )
+    t_claim = max(
+        THRESHOLDS, key=lambda t: score(data, _predict(data, claims, model(t, t_resp)))["token_f1"]
+    )
+    return model(float(t_claim), float(t_resp))
 
 
 def _fold(source_id: str) -> int:
@@ -130,11 +168,9 @@ def cross_validate(data: Sequence[dict], claims: Sequence[list]) -> dict[str, An
         test = [i for i, r in enumerate(data) if _fold(r.get("source_id", r["id"])) == k]
         if not train or not test:
             continue
-        tr_data, tr_claims = [data[i] for i in train], [claims[i] for i in train]
-        w, b = fit_lr(*_matrix(tr_claims))
-        t = _choose_threshold(tr_data, tr_claims, w, b)
-        thresholds.append(t)
-        preds.update(_predict([data[i] for i in test], [claims[i] for i in test], w, b, t))
+        model = _fit_model([data[i] for i in train], [claims[i] for i in train])
+        thresholds.append([model.unsupported_at, model.hallucinated_at])
+        preds.update(_predict([data[i] for i in test], [claims[i] for i in test], model))
     s = score(data, preds)
     return {
         "folds": FOLDS,
@@ -148,15 +184,20 @@ def fit(path: str | Path, out: str | Path = WEIGHTS) -> dict[str, Any]:
     data = load_jsonl(path)
     claims = [_claims(r) for r in data]
     cv = cross_validate(data, claims)
-    w, b = fit_lr(*_matrix(claims))
-    t = _choose_threshold(data, claims, w, b)
-    in_sample = score(data, _predict(data, claims, w, b, t))
+    model = _fit_model(data, claims)
+    in_sample = score(data, _predict(data, claims, model))
     obj = {
         "features": list(FEATURES),
-        "weights": [round(float(v), 5) for v in w],
-        "bias": round(b, 5),
-        "unsupported_at": t,
+        "weights": [round(float(v), 5) for v in model.weights],
+        "bias": round(model.bias, 5),
+        "unsupported_at": model.unsupported_at,
         "missing_fact": True,
+        "response": {
+            "features": list(RESPONSE_FEATURES),
+            "weights": [round(float(v), 5) for v in model.response_weights],
+            "bias": round(model.response_bias, 5),
+            "hallucinated_at": model.hallucinated_at,
+        },
         "fitted_on": Path(path).name,
         "responses": len(data),
         "claims": sum(len(c) for c in claims),
