@@ -91,6 +91,7 @@ def app_url(tiny_model_dir: Path, app_data_dir: Path):
         "SEARCHDUEL_DENSE": "false",  # the browser test times streams: keep the CPU for them
         "SEARCHDUEL_DATA_DIR": str(app_data_dir),
         "GRADIO_ANALYTICS_ENABLED": "False",
+        "SEARCHDUEL_RATE_LIMIT": "0",  # the tests ask far more than a visitor would
         "PYTHONUNBUFFERED": "1",
     }
     log = open(REPO / "tests" / ".app.log", "w")  # noqa: SIM115 (closed below)
@@ -171,7 +172,12 @@ def slow_app(tmp_path_factory: pytest.TempPathFactory):
 
     gate = tmp_path_factory.mktemp("slow-app") / "release"
     port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "PYTHONUNBUFFERED": "1",
+        "SEARCHDUEL_RATE_LIMIT": "0",  # the tests ask far more than a visitor would
+    }
     cmd = [sys.executable, str(REPO / "tests" / "slow_app.py"), str(port), str(gate)]
     for url in _serve(cmd, env, ".slow_app.log", port):
         yield url, gate
@@ -203,7 +209,12 @@ def judge_app():
     import sys
 
     port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "PYTHONUNBUFFERED": "1",
+        "SEARCHDUEL_RATE_LIMIT": "0",  # the tests ask far more than a visitor would
+    }
     cmd = [sys.executable, str(REPO / "tests" / "judge_app.py"), str(port)]
     yield from _serve(cmd, env, ".judge_app.log", port)
 

@@ -89,6 +89,7 @@ def hostile_app(tiny_model_dir, tmp_path_factory):
             "SEARCHDUEL_MAX_NEW_TOKENS": "16",
             "SEARCHDUEL_DENSE": "false",
             "GRADIO_ANALYTICS_ENABLED": "False",
+            "SEARCHDUEL_RATE_LIMIT": "0",  # the tests ask far more than a visitor would
             "PYTHONUNBUFFERED": "1",
         }
         cmd = [

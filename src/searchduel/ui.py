@@ -81,7 +81,15 @@ from .config import (
     Settings,
 )
 from .engine import Engine, RunOptions
-from .errors import ComparisonNotFound, DuplicateVote, InvalidVote, StoreError
+from .errors import (
+    ComparisonNotFound,
+    DuplicateVote,
+    InvalidInput,
+    InvalidVote,
+    RateLimited,
+    StoreError,
+)
+from .limits import RateLimiter, client_address, proxy_hops
 from .loader import BackendLoader, ModelInfo
 from .render import (
     answer_markdown,
@@ -431,6 +439,9 @@ def _duel_tab(
     one comparison. Returns Ask (the header's poll enables it once the model is ready)."""
     runs: dict[str, _Run] = {}
     runs_lock = threading.Lock()
+    # comparisons one client address may start a minute (--rate-limit), page and API alike
+    limiter = RateLimiter(settings.rate_limit)
+    hops = proxy_hops(settings.proxy_hops)
     corpus_root = str(Path(settings.corpus).expanduser().resolve()) if settings.corpus else ""
     downloads = Path(tempfile.mkdtemp(prefix="searchduel-json-"))
 
@@ -766,6 +777,12 @@ def _duel_tab(
             gr.Warning("Type a question first.")
             yield skip
             return
+        peer = request.client.host if request is not None and request.client else "local"
+        headers = dict(request.headers) if request is not None else {}
+        try:
+            limiter.check(client_address(headers, peer, hops))
+        except RateLimited as exc:
+            raise gr.Error(str(exc)) from None
         key = key_of(request)
         with runs_lock:
             run = runs.get(key)
@@ -801,6 +818,8 @@ def _duel_tab(
                 yield blind_outputs(view, left) if is_blind else view.outputs()
             run.comparison_id = _store_run(question, events, view, options.apply(engine.settings))
             run.prompt = question
+        except InvalidInput as exc:  # refused before any work (inputs.py); the prompt stays
+            raise gr.Error(str(exc)) from None
         finally:
             run.stop.set()
             run.done = True

@@ -126,7 +126,12 @@ class LaunchedApp:
 
         if not APP.exists():
             raise SearchDuelError(f"bench serve needs the repository's app.py; not found at {APP}")
-        env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "PYTHONUNBUFFERED": "1",
+            "SEARCHDUEL_RATE_LIMIT": "0",
+        }
         self._log = tempfile.NamedTemporaryFile(  # closed in close()
             "w+", prefix="searchduel-serve-", suffix=".log", delete=False
         )
