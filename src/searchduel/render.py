@@ -20,7 +20,7 @@ Decisions, in one place:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -47,7 +47,6 @@ TIMING_LABELS = {
     "generate": "writing the answer",
     "total": "total",
 }
-_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
 
 
 def provider_label(name: str, offline: bool = False) -> str:
@@ -81,17 +80,6 @@ def site_of(url: str) -> str:
     if url.startswith("corpus://"):
         return "offline corpus"
     return urlsplit(url).hostname or ""
-
-
-def _outside_code(text: str, fn: Callable[[str], str]) -> str:
-    out: list[str] = []
-    pos = 0
-    for m in _CODE.finditer(text):
-        out.append(fn(text[pos : m.start()]))
-        out.append(m.group(0))
-        pos = m.end()
-    out.append(fn(text[pos:]))
-    return "".join(out)
 
 
 def corpus_href(url: str, corpus_root: str | None) -> str:

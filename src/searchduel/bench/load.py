@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..config import Settings
 from . import Result, check
-from .serve import CLIENT_TIMEOUT_S, LaunchedApp, Outcome, load
+from .serve import CLIENT_TIMEOUT_S, LaunchedApp, Outcome, hung_and_failed_rows, load
 
 SUITE = "load"
 CLIENTS = 20
@@ -36,8 +36,6 @@ BURSTS = 3
 SETTLE_S = 3.0  # idle time before reading RSS: lets the last threads exit and arenas trim
 FIRST_BURST_TARGET = "<= 1.30"
 LATER_BURST_TARGET = "<= 1.02"
-HUNG_TARGET = "<= 0"
-FAILED_TARGET = "<= 0"
 MAX_NEW_TOKENS = 64  # enough tokens that generation, not setup, dominates a comparison
 
 
@@ -133,23 +131,7 @@ def summarize(
     rows = [
         Result(SUITE, "completed", count["completed"], "clients", note=f"{len(outcomes)} in all"),
         Result(SUITE, "busy", count["rejected"], "clients", note=" | ".join(busy)[:200]),
-        Result(
-            SUITE,
-            "hung",
-            count["hung"],
-            "clients",
-            target=HUNG_TARGET,
-            passed=check(count["hung"], HUNG_TARGET),
-        ),
-        Result(
-            SUITE,
-            "failed",
-            count["failed"],
-            "clients",
-            target=FAILED_TARGET,
-            passed=check(count["failed"], FAILED_TARGET),
-            note=" | ".join(failed)[:300],
-        ),
+        *hung_and_failed_rows(SUITE, count, failed),
         Result(SUITE, "latency p50", percentile(latencies, 50), "s", note=f"{clients} at once"),
         Result(SUITE, "latency p95", percentile(latencies, 95), "s"),
         Result(SUITE, "RSS warmed up", sizes[0], "MB", note=arenas),

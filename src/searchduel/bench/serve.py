@@ -265,6 +265,29 @@ def load(
     return outcomes, wall
 
 
+def hung_and_failed_rows(suite: str, count: dict[str, int], failed: list[str]) -> list[Result]:
+    """The two rows every client-load suite holds to zero: clients that hung, and that failed."""
+    return [
+        Result(
+            suite,
+            "hung",
+            count["hung"],
+            "clients",
+            target=HUNG_TARGET,
+            passed=check(count["hung"], HUNG_TARGET),
+        ),
+        Result(
+            suite,
+            "failed",
+            count["failed"],
+            "clients",
+            target=FAILED_TARGET,
+            passed=check(count["failed"], FAILED_TARGET),
+            note=" | ".join(failed)[:300],
+        ),
+    ]
+
+
 def summarize(outcomes: list[Outcome], wall: float, *, queue_size: int) -> list[Result]:
     """The suite's rows from the clients' outcomes."""
     count = {
@@ -284,23 +307,7 @@ def summarize(outcomes: list[Outcome], wall: float, *, queue_size: int) -> list[
             "clients",
             note=(f"app --queue-size {queue_size}; " + " | ".join(rejected))[:300],
         ),
-        Result(
-            SUITE,
-            "hung",
-            count["hung"],
-            "clients",
-            target=HUNG_TARGET,
-            passed=check(count["hung"], HUNG_TARGET),
-        ),
-        Result(
-            SUITE,
-            "failed",
-            count["failed"],
-            "clients",
-            target=FAILED_TARGET,
-            passed=check(count["failed"], FAILED_TARGET),
-            note=" | ".join(failed)[:300],
-        ),
+        *hung_and_failed_rows(SUITE, count, failed),
         Result(
             SUITE,
             "answers/min",
