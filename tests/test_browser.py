@@ -271,6 +271,24 @@ def test_empty_prompt_warns_and_loses_nothing(page):
     assert lengths(page) == before
 
 
+def test_an_over_long_prompt_is_refused_and_the_page_stays_usable(page):
+    """The server's input limit says so in plain words; the prompt stays in the box and Ask
+    comes back (it must not stay on "Running…")."""
+    page.bring_to_front()
+    before = settled_lengths(page)
+    long_prompt = "x" * 2_500
+    page.fill("#prompt textarea", long_prompt)
+    page.click("#ask")
+    page.wait_for_selector("text=the limit is 2,000", timeout=15000)
+    page.wait_for_function(
+        "() => !document.querySelector('#ask').disabled && "
+        "document.querySelector('#ask').innerText.trim() === 'Ask'",
+        timeout=15000,
+    )
+    assert page.input_value("#prompt textarea") == long_prompt
+    assert lengths(page) == before
+
+
 def test_stop_halts_both_columns(page):
     page.fill("#prompt textarea", "Plan a one-day trip to Belize from a cruise ship")
     page.click("#ask")

@@ -77,7 +77,7 @@ def test_copy_as_markdown_holds_prompt_both_answers_sources_and_link():
     assert "> Plan a day in Skagway\n> with kids" in md, "every prompt line quoted"
     assert md.index("## Search off") < md.index("Walk around town.") < md.index("## Search on")
     assert "White Pass railway [1]" in md
-    assert "1. [White Pass \\[railway\\]](https://example.org/wp)" in md
+    assert "1. [White Pass &#91;railway&#93;](https://example.org/wp)" in md
     assert "2. [Museum](corpus://museum.md)" in md
     assert "<https://duel.example/?c=AbCdEfGhIjKlMnOpQrStUv>" in md
     assert "2026-12-06 04:00:00 UTC" in md
@@ -97,7 +97,7 @@ def test_grounding_is_one_plain_line_or_nothing():
     assert grounding_line(None) == "" and grounding_line({}) == ""
     line = grounding_line({"supported": 0.75, "sentences": 8, "labels": [1, 2], "ok": True})
     assert line == "**Grounding:** supported 75% · sentences 8"
-    assert "&lt;b&gt;" in grounding_line("<b>odd</b>"), "the judge's text stays inert"
+    assert "<b>" not in grounding_line("<b>odd</b>"), "the judge's text stays inert"
     md = comparison_markdown(record(grounding={"supported": 0.5}))
     assert md.rstrip().endswith("**Grounding:** supported 50%")
 
@@ -105,7 +105,7 @@ def test_grounding_is_one_plain_line_or_nothing():
 def test_blind_answers_lose_their_citation_markers_and_stay_inert():
     out = blind_markdown("Ride the railway [1] and the museum [2, 3].<b>x</b>")
     assert "[" not in out and out.startswith("Ride the railway and the museum.")
-    assert "&lt;b&gt;" in out
+    assert "<b>" not in out and "&lt;b>" in out, "raw HTML is shown as text"
 
 
 def test_a_stored_trace_and_stats_render_like_live_ones():
@@ -129,3 +129,12 @@ def test_a_record_read_back_from_the_store_renders_the_same(tmp_path):
         comparison_markdown(back).split("\n", 6)[:5] == comparison_markdown(rec).split("\n", 6)[:5]
     )
     assert trace_markdown(record_trace(back)) == trace_markdown(record_trace(rec))
+
+
+def test_grounding_line_reads_the_engines_per_column_summaries():
+    from searchduel.render import grounding_line
+
+    summary = {"checked": 4, "supported": 3, "weak": 1, "unsupported": 0}
+    line = grounding_line({"plain": {"summary": summary}, "search": {"summary": summary}})
+    assert "Search off: 3 of 4 claims agree with the sources" in line
+    assert "Search on: 3 of 4 claims backed by its sources" in line and "recorded" not in line

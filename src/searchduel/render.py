@@ -322,6 +322,19 @@ def grounding_line(grounding: Any) -> str:
     """One plain line for the judge's grounding figures; "" when there are none."""
     if grounding is None or grounding == {} or grounding == []:
         return ""
+    judged = {
+        c: g["summary"]
+        for c in ("plain", "search")
+        if isinstance(g := (grounding.get(c) if isinstance(grounding, Mapping) else None), Mapping)
+        and isinstance(g.get("summary"), Mapping)
+        and "checked" in g["summary"]
+    }
+    if judged:  # the engine's grounding events, one per column (judge.summary_line's words)
+        from .judge.ground import summary_line
+
+        names = {"plain": "Search off", "search": "Search on"}
+        parts = [f"{names[c]}: {plain_text(summary_line(dict(v), c))}" for c, v in judged.items()]
+        return "**Grounding:** " + " · ".join(parts)
     if isinstance(grounding, Mapping):
         parts = []
         for key, value in grounding.items():

@@ -782,7 +782,11 @@ def _duel_tab(
         try:
             limiter.check(client_address(headers, peer, hops))
         except RateLimited as exc:
-            raise gr.Error(str(exc)) from None
+            if not run_id:  # an API call: an error its client sees
+                raise gr.Error(str(exc)) from None
+            gr.Warning(str(exc))  # the page: a notice, and everything stays as it was
+            yield skip
+            return
         key = key_of(request)
         with runs_lock:
             run = runs.get(key)
@@ -819,7 +823,10 @@ def _duel_tab(
             run.comparison_id = _store_run(question, events, view, options.apply(engine.settings))
             run.prompt = question
         except InvalidInput as exc:  # refused before any work (inputs.py); the prompt stays
-            raise gr.Error(str(exc)) from None
+            if not run_id:
+                raise gr.Error(str(exc)) from None
+            gr.Warning(str(exc))
+            yield skip
         finally:
             run.stop.set()
             run.done = True
