@@ -52,10 +52,18 @@ def blind_run(browser, app_url, app_data_dir):
     before = results_summary(page)
     page.get_by_role("tab", name="Duel").click()
     page.check("#blind input")
-    page.click("#settings")  # short answers: the module's run stays quick on a busy machine
-    page.fill("#max-new-tokens input[type=number]", "48")
-    page.press("#max-new-tokens input[type=number]", "Enter")
-    page.click("#settings")
+    # short answers: the module's run stays quick on a busy machine
+    box = page.locator("#max-new-tokens input[type=number]")
+    if not box.is_visible():
+        page.click("#settings")
+    box.wait_for(state="visible")
+    box.fill("48")
+    box.press("Enter")
+    box.blur()
+    page.wait_for_function(
+        "() => document.querySelector('#max-new-tokens input[type=number]').value === '48'"
+    )
+    page.wait_for_timeout(300)  # the slider hands its value to the app on change
     page.fill("#prompt textarea", PROMPT)
     page.click("#ask")
     running(page)

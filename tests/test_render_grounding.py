@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from searchduel.judge import ground
 from searchduel.render_grounding import NO_SOURCES_NOTE, grounded_markdown
 from searchduel.types import Event, Source
@@ -40,13 +42,24 @@ def test_list_markers_stay_outside_the_marks_and_code_is_not_marked():
     assert "agree with the sources" in out
 
 
-def test_a_lost_mark_falls_back_to_the_plain_answer_never_broken_html():
-    answer = "The harbour lighthouse was first lit in 1874.<img src='a. b'> It was lit in 1901."
-    g = judged(answer, False)  # the first sentence ends inside the image, which is stripped
-    assert g["sentences"][0]["text"].endswith("<img src='a.")
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The harbour lighthouse was first lit in 1874.<img src='a. b'> It was lit in 1901.",
+        "The harbour lighthouse was first lit in 1874.![a. b](http://x.test/i.png) It was lit.",
+        "The harbour lighthouse was first lit in 1874.[a. b](http://x.test/) It was lit in 1901.",
+        "The harbour lighthouse was first lit in 1874.`a. b` It was lit in 1901.",
+    ],
+)
+def test_a_sentence_cut_inside_markup_never_breaks_the_html(answer):
+    """The splitter may cut inside an image, a link or code; the marks stay balanced, the
+    markup stays inert text, and the summary is there (an answer whose marks could not be
+    placed falls back to the plain answer with its summary)."""
+    g = judged(answer, False)
+    assert len(g["sentences"]) == 2
     out = grounded_markdown(answer, g, "plain")
     assert out.count("<span") == out.count("</span>")
-    assert 'class="gs gs-' not in out and "1 of 2 claims" in out, "untinted, with its summary"
+    assert "<img" not in out and "1874" in out and "claims agree with the sources" in out
 
 
 def test_the_view_marks_finished_answers_and_says_so_when_there_are_no_sources():

@@ -92,7 +92,11 @@ class SearchUnavailable(SearchError):
 
 class SearchUnreachable(SearchUnavailable):
     """The provider's host does not resolve, or the network refuses the connection: no
-    retry within seconds will help (an offline machine, a typo in --ddg-url)."""
+    retry within seconds will help (an offline machine, a typo in --ddg-url). Its cause is
+    always "unreachable"."""
+
+    def __init__(self, message: str, *, provider: str = "", retry_after: float | None = None):
+        super().__init__(message, provider=provider, retry_after=retry_after, cause="unreachable")
 
 
 class SearchUnparseable(SearchError):
