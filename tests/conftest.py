@@ -78,11 +78,7 @@ def app_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def app_url(tiny_model_dir: Path, app_data_dir: Path):
     """`python app.py` launched as a stranger would, on the tiny model and the offline corpus,
     storing into a fresh data folder."""
-    import subprocess
     import sys
-    import time
-
-    import httpx
 
     port = free_port()
     env = {
@@ -94,7 +90,6 @@ def app_url(tiny_model_dir: Path, app_data_dir: Path):
         "SEARCHDUEL_RATE_LIMIT": "0",  # the tests ask far more than a visitor would
         "PYTHONUNBUFFERED": "1",
     }
-    log = open(REPO / "tests" / ".app.log", "w")  # noqa: SIM115 (closed below)
     cmd = [
         sys.executable,
         str(REPO / "app.py"),
@@ -105,29 +100,7 @@ def app_url(tiny_model_dir: Path, app_data_dir: Path):
         "--port",
         str(port),
     ]
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"app.py exited with {proc.returncode}; see tests/.app.log")
-            try:
-                if httpx.get(url, timeout=1, trust_env=False).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("app.py did not answer within 120 s; see tests/.app.log")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    yield from _serve(cmd, env, ".app.log", port)
 
 
 def _serve(cmd: list[str], env: dict[str, str], log_name: str, port: int):

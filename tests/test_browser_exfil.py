@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import REPO, _serve, free_port
-from test_browser import CHROMIUM, CHROMIUM_ARGS, ready, running
+from test_browser import ready, running
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -107,47 +107,39 @@ def hostile_app(tiny_model_dir, tmp_path_factory):
         yield from ((url, recorder) for url in _serve(cmd, env, ".app-exfil.log", port))
 
 
-def test_a_hostile_document_makes_the_browser_load_nothing(hostile_app):
-    from pathlib import Path
-
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
+def test_a_hostile_document_makes_the_browser_load_nothing(hostile_app, browser):
     url, recorder = hostile_app
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(url, wait_until="load")
-            page.wait_for_selector("#prompt textarea")
-            ready(page)
-            page.fill("#prompt textarea", "Skagway tide tables")
-            page.click("#ask")
-            running(page)
-            ready(page, timeout=120000)  # the comparison has finished
-            for fold in ("#prompt-plain", "#prompt-search", "#trace"):
-                page.click(fold)
-            page.wait_for_selector("#trace-body table")
-            page.wait_for_selector("#given-search :text('exfil')")
-            sources = page.inner_text("#sources")
-            assert "Skagway tide tables" in sources, "the hostile document was retrieved"
-            assert "skagway-harbour.html" in page.inner_text("#trace-body")
-            page.wait_for_timeout(1500)  # settle: a load would have started by now
-            loaded = page.evaluate(
-                """(port) => [...document.querySelectorAll('img, image, svg image, source')]
-                       .map(e => e.getAttribute('src') || e.getAttribute('href') || '')
-                       .filter(s => s.includes(':' + port))""",
-                str(recorder.port),
-            )
-            anchors = page.evaluate(
-                """(port) => [...document.querySelectorAll('a')]
-                       .filter(a => a.href.includes(':' + port))
-                       .map(a => [a.target, a.rel])""",
-                str(recorder.port),
-            )
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        page.goto(url, wait_until="load")
+        page.wait_for_selector("#prompt textarea")
+        ready(page)
+        page.fill("#prompt textarea", "Skagway tide tables")
+        page.click("#ask")
+        running(page)
+        ready(page, timeout=120000)  # the comparison has finished
+        for fold in ("#prompt-plain", "#prompt-search", "#trace"):
+            page.click(fold)
+        page.wait_for_selector("#trace-body table")
+        page.wait_for_selector("#given-search :text('exfil')")
+        sources = page.inner_text("#sources")
+        assert "Skagway tide tables" in sources, "the hostile document was retrieved"
+        assert "skagway-harbour.html" in page.inner_text("#trace-body")
+        page.wait_for_timeout(1500)  # settle: a load would have started by now
+        loaded = page.evaluate(
+            """(port) => [...document.querySelectorAll('img, image, svg image, source')]
+                   .map(e => e.getAttribute('src') || e.getAttribute('href') || '')
+                   .filter(s => s.includes(':' + port))""",
+            str(recorder.port),
+        )
+        anchors = page.evaluate(
+            """(port) => [...document.querySelectorAll('a')]
+                   .filter(a => a.href.includes(':' + port))
+                   .map(a => [a.target, a.rel])""",
+            str(recorder.port),
+        )
+    finally:
+        page.close()
     assert recorder.paths == [], f"the page made requests: {recorder.paths}"
     assert loaded == [], f"image elements aimed at the recorder: {loaded}"
     for target, rel in anchors:

@@ -95,15 +95,12 @@ def test_the_page_refuses_a_client_past_the_rate_limit(tiny_model_dir, tmp_path)
     """Through the launched app's /compare: the limit counts starts per client address and
     the refusal says how long to wait (no flag or header names)."""
     import os
-    import subprocess
     import sys
-    import time
 
-    import httpx
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    from conftest import REPO, free_port
+    from conftest import REPO, _serve, free_port
 
     port = free_port()
     env = {
@@ -115,18 +112,7 @@ def test_the_page_refuses_a_client_past_the_rate_limit(tiny_model_dir, tmp_path)
     }
     cmd = [sys.executable, str(REPO / "app.py"), "--model", str(tiny_model_dir)]
     cmd += ["--search", "local", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(url, timeout=1, trust_env=False).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "the app did not start"
-            time.sleep(0.5)
+    for url in _serve(cmd, env, ".rate_app.log", port):
         client = Client(url, verbose=False)
         first = client.predict("Skagway", 16, 0.0, 2, "local", api_name="/compare")
         assert first[0].strip()
@@ -135,6 +121,3 @@ def test_the_page_refuses_a_client_past_the_rate_limit(tiny_model_dir, tmp_path)
         message = str(info.value)
         assert "at most 1 a minute" in message and "Try again in" in message
         assert "--" not in message and "X-Forwarded" not in message
-    finally:
-        proc.terminate()
-        proc.wait(10)
