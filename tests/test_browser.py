@@ -251,12 +251,19 @@ def test_page_serves_while_the_model_loads_and_asks_once_ready(browser, slow_app
 
 def settled_lengths(page) -> tuple[int, int]:
     """The columns' lengths once the page has drawn its last update (a page left in the
-    background may draw a late batch when it comes back)."""
-    last = lengths(page)
-    for _ in range(40):
+    background may draw a late batch when it comes back, and the judge's marks arrive after
+    both answers end): the run before has ended, then two quiet reads in a row."""
+    page.wait_for_function(
+        "() => !document.querySelector('#ask').disabled && "
+        "document.querySelector('#ask').innerText.trim() === 'Ask'",
+        timeout=120000,
+    )
+    last, quiet = lengths(page), 0
+    for _ in range(60):
         page.wait_for_timeout(250)
         now = lengths(page)
-        if now == last:
+        quiet = quiet + 1 if now == last else 0
+        if quiet >= 2:
             return now
         last = now
     return last
