@@ -291,7 +291,7 @@ def test_the_offline_corpus_is_embedded_once_ahead_of_questions(settings, monkey
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     encoded: list[str] = []
 
-    def encode(texts):
+    def encode(texts, *args):
         encoded.extend(texts)
         return np.eye(384, dtype=np.float32)[[hash(t) % 384 for t in texts]]
 

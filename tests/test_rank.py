@@ -134,9 +134,9 @@ def test_dense_embeddings_are_cached_per_text(monkeypatch) -> None:
     encoded: list[str] = []
     real = dense._encode
 
-    def counting(texts):
+    def counting(texts, *args):
         encoded.extend(texts)
-        return real(texts)
+        return real(texts, *args)
 
     monkeypatch.setattr(dense, "_encode", counting)
     monkeypatch.setattr(dense, "_cache", type(dense._cache)())
@@ -158,7 +158,9 @@ def test_dense_embedding_cache_is_bounded_and_keeps_the_recent(monkeypatch) -> N
     monkeypatch.setattr(dense, "_cache", type(dense._cache)())
     encoded: list[str] = []
     real = dense._encode
-    monkeypatch.setattr(dense, "_encode", lambda texts: encoded.extend(texts) or real(texts))
+    monkeypatch.setattr(
+        dense, "_encode", lambda texts, *a: encoded.extend(texts) or real(texts, *a)
+    )
     dense.embed(["one", "two", "three"])
     dense.embed(["one"])  # refreshed: now the most recent
     dense.embed(["four", "five"])
@@ -235,7 +237,7 @@ def _fake_encoder(monkeypatch, dense) -> list[str]:
     """A stand-in for the MiniLM forward pass that records what it was asked to read."""
     encoded: list[str] = []
 
-    def encode(texts):
+    def encode(texts, *args):
         encoded.extend(texts)
         rows = np.zeros((len(texts), 384), dtype=np.float32)
         for i, t in enumerate(texts):
@@ -299,3 +301,49 @@ def test_snippets_of_read_pages_cost_the_dense_model_nothing(monkeypatch) -> Non
     read = [t.split("\n", 1)[1] for t in encoded if "\n" in t]
     assert snippet_alone.text in read, "a snippet whose page failed is still read"
     assert snippet_of_read_page.text not in read
+
+
+def test_every_pinned_passage_takes_part_in_the_dense_stage(monkeypatch) -> None:
+    from searchduel.rag import dense, rank
+
+    encoded = _fake_encoder(monkeypatch, dense)
+    monkeypatch.setattr(rank, "DENSE_CANDIDATES", 2)
+    question = "harbour ships"
+    lexical = [
+        Chunk(url="https://a/", title="A", text=f"harbour ships sail {i} " * 5, position=i)
+        for i in range(4)
+    ]
+    # no word of the question: BM25 puts it last, the (fake) model finds it identical
+    paraphrase = Chunk(url="https://b/", title="B", text="vessels moored at the quay", position=0)
+    dense.pin([rank.dense_text(c) for c in [*lexical, paraphrase]])
+    q_row = dense._encode([question])[0]
+    dense._pinned[dense._key(rank.dense_text(paraphrase))] = q_row
+    encoded.clear()
+    ranked = rank_chunks(question, [*lexical, paraphrase], dense=True)
+    assert encoded == [question], "pinned passages cost no forward pass"
+    assert all(r.dense is not None for r in ranked)
+    by_url = {r.chunk.url: r for r in ranked}
+    assert by_url["https://b/"].dense == pytest.approx(1.0)
+    # unpinned passages: only the best DENSE_CANDIDATES by BM25 are read
+    monkeypatch.setattr(dense, "_pinned", {})
+    encoded.clear()
+    rank_chunks(question, [*lexical, paraphrase], dense=True)
+    assert len([t for t in encoded if t != question]) == 2
+
+
+def test_pinned_passages_are_read_whole_and_question_time_ones_cut(monkeypatch) -> None:
+    from searchduel.rag import dense
+
+    _fake_encoder(monkeypatch, dense)
+    lengths: list[int] = []
+
+    def encode(texts, max_tokens=dense.PASSAGE_TOKENS):
+        lengths.append(max_tokens)
+        return np.ones((len(texts), 384), dtype=np.float32) / np.sqrt(384)
+
+    monkeypatch.setattr(dense, "_encode", encode)
+    dense.pin(["a corpus passage read once at warm-up"])
+    dense.embed(["a page read at question time"])
+    # warm-up pays for the whole passage once; a question pays for the first word pieces
+    assert lengths == [dense.PIN_TOKENS, dense.PASSAGE_TOKENS]
+    assert dense.PIN_TOKENS > dense.PASSAGE_TOKENS

@@ -177,13 +177,9 @@ class Engine:
     def embed_corpus(self, settings: Settings | None = None) -> int:
         """Embed the offline corpus's passages once, as its index is built once (rag/dense.py
         `pin`); a new question over it then costs the dense stage one forward pass."""
-        from .rag import dense
-        from .rag.rank import dense_text
-        from .search.local import corpus_cache_file
+        from .search.local import embed_ahead
 
-        corpus = self.local_provider(settings).corpus
-        texts = [dense_text(c) for c in corpus.chunks if c.text]
-        return dense.pin(texts, cache_file=corpus_cache_file(corpus.folder, dense.pin_file_name()))
+        return embed_ahead(self.local_provider(settings).corpus)
 
     # --- the search stages, shared with the CLI's `search` and `context` ---------------------
 

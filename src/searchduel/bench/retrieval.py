@@ -38,7 +38,7 @@ from ..config import ASSETS_DIR, DEFAULT_CONTEXT_WINDOW, Settings
 from ..rag.chunk import chunk_pages, chunk_text
 from ..rag.pack import build_context
 from ..rag.rank import BM25Index, rank_chunks, tokenize
-from ..search.local import LocalCorpus, LocalCorpusProvider, url_for
+from ..search.local import LocalCorpus, LocalCorpusProvider, embed_ahead, url_for
 from ..types import Hit
 from . import Result, check
 
@@ -464,6 +464,8 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> list[Resu
     corpus = LocalCorpus.load(settings.corpus, cache_dir=False)
     build_s = time.perf_counter() - t0
 
+    if compare_dense:
+        embed_ahead(corpus)
     misses: list[dict] = []
     stages: dict[str, list[float]] = {}
     systems = evaluate(
@@ -495,6 +497,8 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> list[Resu
         else:
             folder, squad_qs = loaded
             squad_corpus = LocalCorpus.load(folder, cache_dir=False)
+            if compare_dense:
+                embed_ahead(squad_corpus)
             squad_misses: list[dict] = []
             squad_stages: dict[str, list[float]] = {}
             squad_systems = evaluate(

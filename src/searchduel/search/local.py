@@ -194,6 +194,18 @@ def corpus_cache_file(root: Path, suffix: str, cache_dir: Path | None = None) ->
     return (cache_dir or default_cache_dir()) / f"{key}.{suffix}"
 
 
+def embed_ahead(corpus: LocalCorpus) -> int:
+    """Pin the dense embeddings of every passage of `corpus` (rag/dense.py `pin`), read back
+    from beside its extraction cache when saved there before; returns how many are pinned.
+    The engine's warm-up and `bench retrieval` both call it, so the bench measures what a
+    question over the corpus gets."""
+    from ..rag import dense
+    from ..rag.rank import dense_text
+
+    texts = [dense_text(c) for c in corpus.chunks if c.text]
+    return dense.pin(texts, cache_file=corpus_cache_file(corpus.folder, dense.pin_file_name()))
+
+
 def _cache_file(cache_dir: Path, root: Path) -> Path:
     key = hashlib.sha256(str(root).encode()).hexdigest()[:16]
     return cache_dir / f"{key}.v{CACHE_VERSION}.{_extractor_fingerprint()}.json.gz"
