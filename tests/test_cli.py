@@ -172,3 +172,41 @@ def test_context_json_prints_the_exact_messages(capsys, tiny_model_dir):
     )
     assert code == 0
     assert record["context"] and record["context"] in record["messages"][-1]["content"]
+
+
+def test_context_ranks_over_the_embedded_corpus_as_the_page_does(
+    capsys, monkeypatch, tmp_path, tiny_model_dir
+):
+    """The CLI warms up as the app does: with dense on, the offline corpus's passages are
+    embedded before the first question, so every one of them is scored (rag/rank.py)."""
+    import numpy as np
+
+    from searchduel.rag import dense
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    read: list[int] = []
+
+    def encode(texts, max_tokens=dense.PASSAGE_TOKENS):
+        read.append(len(texts))
+        return np.eye(384, dtype=np.float32)[[hash(t) % 384 for t in texts]]
+
+    monkeypatch.setattr(dense, "_encode", encode)
+    monkeypatch.setattr(dense, "_cache", type(dense._cache)())
+    monkeypatch.setattr(dense, "_pinned", {})
+    code, (row,) = run_json(
+        capsys,
+        "context",
+        "What currency does Belize use?",
+        "--json",
+        "--model",
+        str(tiny_model_dir),
+        "--search",
+        "local",
+        "--dense",
+        "true",
+    )
+    assert code == 0 and row["sources"]
+    assert len(dense._pinned) > 100, "the corpus was embedded ahead"
+    # at question time: the question, and snippets of hits whose pages were not read
+    assert sum(read[:-1]) == len(dense._pinned), "warm-up read the corpus, nothing else"
+    assert read[-1] < 10, "then only the question and unread hits' snippets"

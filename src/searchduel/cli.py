@@ -148,7 +148,17 @@ def _engine(settings: Settings) -> Any:
     from .engine import Engine
     from .llm import make_backend
 
-    return Engine(settings, make_backend(settings))
+    return _ready(Engine(settings, make_backend(settings)))
+
+
+def _ready(engine: Any) -> Any:
+    """The engine after the app's warm-up (the offline corpus indexed and, with dense on, its
+    passages embedded: read back from disk after the first time), so the CLI ranks what the
+    page ranks. A failure there is reported by the question that meets it. Nothing to do
+    when the search column is off."""
+    if engine.settings.providers:
+        engine.warm_up().join()
+    return engine
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -254,7 +264,7 @@ def cmd_context(args: argparse.Namespace, settings: Settings) -> int:
 
     if bool(args.question) == bool(args.questions):
         raise ConfigError("give one QUESTION or --questions FILE")
-    engine = Engine(settings, _counter_backend(settings))
+    engine = _ready(Engine(settings, _counter_backend(settings)))
     questions = (
         [q.strip() for q in args.questions.read_text("utf-8").splitlines() if q.strip()]
         if args.questions
@@ -433,7 +443,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     items = load_items(args.file)
     out = args.out or default_out(args.file)
-    engine = Engine(settings.replace(temperature=0.0), make_backend(settings))
+    engine = _ready(Engine(settings.replace(temperature=0.0), make_backend(settings)))
     figures = evaluate(items, engine, out, progress=progress_bar())
     print(f"report: {out / 'report.md'} ({figures['questions']} of {figures['total']} done)")
     if figures["interrupted"]:
