@@ -95,9 +95,13 @@ def test_stop_is_disabled_while_idle(page):
 
 
 def lengths(page) -> tuple[int, int]:
+    """The answers' lengths, without the text of Gradio's status tracker ("0.4s", a queue
+    position), which any pending event writes over its outputs, the page's own load included."""
     return page.evaluate(
         """() => [document.querySelector('#answer-plain'), document.querySelector('#answer-search')]
-                 .map(el => el ? el.innerText.length : -1)"""
+                 .map(el => el ? el.innerText.length - [...el.querySelectorAll(
+                     '[data-testid="status-tracker"]')].reduce((n, t) => n + t.innerText.length, 0)
+                     : -1)"""
     )
 
 
