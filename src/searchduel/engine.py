@@ -51,7 +51,7 @@ from .llm.base import Backend
 from .logs import ComparisonLog
 from .memory import limit_malloc_arenas, trim_heap
 from .render import stage_message
-from .types import Column, Context, Event, Hit, Message, Page
+from .types import Column, Context, Event, Hit, Message, Page, RunOptions
 
 CORPUS_SCHEME = "corpus://"
 SEARCH_OFF_NOTE = "Search is off for this comparison: only the answer without search runs."
@@ -69,20 +69,6 @@ _END = object()
 log = logging.getLogger("searchduel")
 
 Emit = Callable[[Event], None]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What one request may change; None keeps the engine's setting."""
-
-    max_new_tokens: int | None = None
-    temperature: float | None = None
-    pages: int | None = None
-    search: str | None = None
-
-    def apply(self, settings: Settings) -> Settings:
-        changes = {k: v for k, v in asdict(self).items() if v is not None}
-        return settings.replace(**changes) if changes else settings
 
 
 @dataclass

@@ -40,10 +40,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInput
+from .types import RunOptions
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .engine import RunOptions
 
 PROVIDERS = ("auto", "duckduckgo", "searxng", "local", "off")
 TEMPERATURE_RANGE = (0.0, 2.0)  # the same bounds Settings enforces for --temperature
@@ -95,8 +95,6 @@ def clean_prompt(text: Any, max_chars: int) -> str:
 
 def check_options(options: RunOptions | None, settings: Settings) -> tuple[RunOptions, list[str]]:
     """Options within range (see the module docstring), and notes on what was lowered."""
-    from .engine import RunOptions
-
     options = options or RunOptions()
     notes: list[str] = []
     changes: dict[str, Any] = {}

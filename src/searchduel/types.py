@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 Column = Literal["plain", "search"]
 Message = dict[str, str]  # a chat message: {"role": "system"|"user"|"assistant", "content": str}
@@ -125,3 +128,17 @@ class Event:
     text: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     t: float = 0.0  # seconds since the run started
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What one request may change; None keeps the engine's setting."""
+
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    pages: int | None = None
+    search: str | None = None
+
+    def apply(self, settings: Settings) -> Settings:
+        changes = {k: v for k, v in asdict(self).items() if v is not None}
+        return settings.replace(**changes) if changes else settings
