@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 from searchduel.errors import ConfigError
-from searchduel.ui_batch import load_questions
+from searchduel.ui.batch import load_questions
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +91,7 @@ def test_no_file_is_a_clear_message():
 
 
 def test_the_report_on_the_page_is_inert_and_keeps_its_quotes():
-    from searchduel.ui_batch import report_markdown
+    from searchduel.ui.batch import report_markdown
 
     report = "# R\n\n![grounded](charts/grounded.png)\n![latency](charts/latency.png)\n\n"
     report += "> The answer <img src=x onerror=alert(1)> <b>b</b>\n"

@@ -15,7 +15,7 @@ from searchduel.config import Settings
 from searchduel.engine import NO_PAGE_READ, SNIPPETS_ONLY_NOTE, Engine, summarize
 from searchduel.errors import GenerationError, user_message
 from searchduel.llm.transformers_local import TransformersBackend
-from searchduel.render import search_notice, sources_markdown
+from searchduel.render.events import search_notice, sources_markdown
 from searchduel.search.chain import SearchChain
 from searchduel.search.duckduckgo import DuckDuckGoHtml, DuckDuckGoLite
 from searchduel.types import Event, Hit

@@ -11,7 +11,7 @@ from searchduel.config import Settings
 from searchduel.errors import ModelLoadError
 from searchduel.llm.transformers_local import download_progress_class, load_model
 from searchduel.loader import BackendLoader, describe, explain_failure
-from searchduel.ui import load_status, model_line
+from searchduel.ui.page import load_status, model_line
 
 
 def test_states_go_from_downloading_to_ready(settings):

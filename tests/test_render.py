@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from searchduel.render import (
+from searchduel.render.events import (
     answer_markdown,
     corpus_href,
     prompt_markdown,
-    safe_markdown,
     search_notice,
     sources_markdown,
     stage_message,
     trace_markdown,
 )
+from searchduel.render.markdown import safe_markdown
 from searchduel.types import Source
 
 SOURCES = [

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from searchduel.judge import ground
-from searchduel.render_grounding import NO_SOURCES_NOTE, grounded_markdown
+from searchduel.render.grounding import NO_SOURCES_NOTE, grounded_markdown
+from searchduel.render.live import LiveView as _View
 from searchduel.types import Event, Source
-from searchduel.ui import _View
 
 SOURCE = 'The harbour lighthouse was first lit in 1874 by the port board. <script>x()</script> "q"'
 SOURCES = [Source(1, 'Light "house" <i>', "https://example.org/l")]

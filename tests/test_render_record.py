@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from searchduel.config import Settings
-from searchduel.render import (
-    blind_markdown,
+from searchduel.render.events import blind_markdown, trace_markdown
+from searchduel.render.record import (
     comparison_markdown,
     grounding_line,
     record_stats,
     record_trace,
-    trace_markdown,
 )
 from searchduel.store import Comparison, Store, comparison_from_summary
 
@@ -132,7 +131,7 @@ def test_a_record_read_back_from_the_store_renders_the_same(tmp_path):
 
 
 def test_grounding_line_reads_the_engines_per_column_summaries():
-    from searchduel.render import grounding_line
+    from searchduel.render.record import grounding_line
 
     summary = {"checked": 4, "supported": 3, "weak": 1, "unsupported": 0}
     line = grounding_line({"plain": {"summary": summary}, "search": {"summary": summary}})

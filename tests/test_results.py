@@ -8,7 +8,7 @@ import json
 import pytest
 
 from searchduel.cli import main
-from searchduel.results import results_view
+from searchduel.render.results import results_view
 from searchduel.store import Comparison, Store, read_export
 
 

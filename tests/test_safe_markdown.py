@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from searchduel.safe_markdown import LINK_REL, markdown_href, plain_text, safe_markdown, safe_url
+from searchduel.render.markdown import LINK_REL, markdown_href, plain_text, safe_markdown, safe_url
 
 EXFIL = "http://127.0.0.1:9/exfil?q=secret"
 

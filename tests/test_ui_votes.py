@@ -4,17 +4,13 @@ the blind placement, and the history secret."""
 from __future__ import annotations
 
 from searchduel.config import HISTORY_ITEMS, Settings
+from searchduel.render.live import LiveView as _View
+from searchduel.render.live import blind_outputs
 from searchduel.store import Store
 from searchduel.types import Event
-from searchduel.ui import (
-    STORE_OFF_NOTE,
-    _View,
-    blind_outputs,
-    history_choices,
-    open_store,
-    remember,
-    vote_labels,
-)
+from searchduel.ui.history import history_choices, remember
+from searchduel.ui.stored import STORE_OFF_NOTE, open_store
+from searchduel.ui.votes import vote_labels
 
 
 def test_storing_off_opens_nothing_and_says_so(tmp_path):

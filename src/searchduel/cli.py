@@ -185,7 +185,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json(result)
     else:
-        from .render import provider_label
+        from .render.events import provider_label
 
         for name, title in (("plain", "Search off"), ("search", "Search on")):
             col = result[name]
@@ -353,7 +353,7 @@ def _read_store(settings: Settings) -> Any:
 
 
 def cmd_results(args: argparse.Namespace, settings: Settings) -> int:
-    from .results import results_view
+    from .render.results import results_view
 
     with _read_store(settings) as store:
         view = results_view(store, blind_only=args.blind_only, charts=False)

@@ -50,7 +50,7 @@ from .errors import PromptTooLong, SearchError, user_message
 from .llm.base import Backend
 from .logs import ComparisonLog
 from .memory import limit_malloc_arenas, trim_heap
-from .render import stage_message
+from .render.events import stage_message
 from .types import Column, Context, Event, Hit, Message, Page, RunOptions
 
 CORPUS_SCHEME = "corpus://"

@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .config import Settings
-from .render import provider_label
+from .render.events import provider_label
 
 log = logging.getLogger("searchduel")
 HUB = "https://huggingface.co/"

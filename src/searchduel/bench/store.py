@@ -135,7 +135,7 @@ def _fill(path: Path, votes: int) -> None:
 
 def _results_once(store: Any) -> tuple[float, float]:
     """(wall, this process's CPU) seconds of one Results view, charts drawn."""
-    from ..results import results_view
+    from ..render.results import results_view
 
     t0, c0 = time.perf_counter(), time.process_time()
     view = results_view(store)

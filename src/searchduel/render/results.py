@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .judge.stats import summarize_votes
+from ..judge.stats import summarize_votes
 
 SEARCH_COLOUR = "#2a7ab0"
 NEUTRAL_COLOUR = "#888888"

@@ -9,7 +9,7 @@
 
 Decisions, in one place:
 
-- Part of the page (ui.py calls `batch_tab` from `build`), so like ui.py it turns errors into
+- Part of the page (page.build calls `add_batch_tab`), so it turns errors into
   gr.Error / gr.Warning; the running and the report are evaluate.py's, shared with
   `python -m searchduel eval` (the same greedy, seeded runs and the same figures).
 - A batch holds the model like a comparison does (the same concurrency id), so it waits its
@@ -29,10 +29,10 @@ from typing import Any
 
 import gradio as gr
 
-from .config import COMPARE_CONCURRENCY, Settings
-from .errors import ConfigError, SearchDuelError, user_message
-from .loader import BackendLoader
-from .render import safe_markdown
+from ..config import COMPARE_CONCURRENCY, Settings
+from ..errors import ConfigError, SearchDuelError, user_message
+from ..loader import BackendLoader
+from ..render.markdown import safe_markdown
 
 SUFFIXES = (".txt", ".csv", ".jsonl")
 CHARTS = {"grounded": "Sentences the sources back", "latency": "Latency"}  # evaluate's charts
@@ -50,7 +50,7 @@ INTRO = (
 def load_questions(path: str | None, cap: int) -> tuple[list[Any], str]:
     """The file's questions, at most `cap`, and a note when some were left out. A bad file
     raises ConfigError in words about the file as the visitor named it."""
-    from .evaluate import load_items
+    from ..evaluate import load_items
 
     if not path:
         raise ConfigError("Choose a question file first (.txt, .csv or .jsonl).")
@@ -80,11 +80,11 @@ def report_markdown(report: str) -> str:
     return re.sub(r"(?m)^&gt; ", "> ", safe_markdown(text))
 
 
-def batch_tab(loader: BackendLoader, settings: Settings) -> None:
+def add_batch_tab(loader: BackendLoader, settings: Settings) -> None:
     """The Batch tab's components and its one event (/batch)."""
 
     def run_batch(path: str | None, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        from .evaluate import evaluate
+        from ..evaluate import evaluate
 
         try:
             items, note = load_questions(path, settings.batch_questions)

@@ -1,4 +1,6 @@
-// Enter in the prompt asks; Shift+Enter makes a new line (see ui.py's decisions).
+// The page's client-side actions (ui/page.py puts this file in the page's head).
+
+// Enter in the prompt asks; Shift+Enter makes a new line.
 // Listening on the document in the capture phase runs before the textbox's own handlers,
 // so Gradio's own Shift+Enter submit never fires and Enter never inserts a newline.
 (() => {
@@ -17,7 +19,7 @@
 })();
 
 // A click (or Enter / Space) on a sentence the judge marked fills its column's evidence
-// panel (render_grounding.py). Text goes in through textContent only: pages are untrusted.
+// panel (render/grounding.py). Text goes in through textContent only: pages are untrusted.
 (() => {
   const show = (span) => {
     const box = span.closest("#answer-plain, #answer-search") || document;
@@ -46,3 +48,28 @@
     }
   });
 })();
+
+// The buttons that copy or share: Copy (one answer, without the judge's glyphs, which CSS
+// draws), Copy as Markdown and Share (stored.py fills the hidden fields they read).
+window.searchDuel = {
+  copyAnswer(target) {
+    const el = document.querySelector(`#${target} .answer-text`) || document.querySelector(`#${target}`);
+    if (el) navigator.clipboard.writeText(el.innerText.trim());
+  },
+  copyMarkdown() {
+    const box = document.querySelector("#comparison-md textarea");
+    if (box) navigator.clipboard.writeText(box.value);
+  },
+  share() {
+    const id = document.querySelector("#comparison-id textarea, #comparison-id input");
+    if (!id || !id.value) return;
+    const link = location.origin + location.pathname + "?c=" + encodeURIComponent(id.value);
+    navigator.clipboard.writeText(link);
+    const button = document.querySelector("#share");
+    if (button) {
+      const was = button.innerText;
+      button.innerText = "Link copied";
+      setTimeout(() => { button.innerText = was; }, 2000);
+    }
+  },
+};

@@ -3,30 +3,30 @@
 Decisions, in one place:
 
 - Text from the model or from pages is never trusted: answers go through
-  `safe_markdown.safe_markdown` (no images, HTML shown as text, links as http(s) anchors with
+  `markdown.safe_markdown` (no images, HTML shown as text, links as http(s) anchors with
   rel="noopener noreferrer"), and every short field from a page or a provider (titles,
-  addresses, notices, page reasons) through `safe_markdown.plain_text`; that module is the
+  addresses, notices, page reasons) through `markdown.plain_text`; that module is the
   one place for both.
 - Every [n] in the search answer links to source n; its hover (the link title) shows the
   source's title and address. Offline-corpus sources link to the document served by the app
   (`corpus_href`), since a corpus:// address opens nothing in a browser.
 - Stage words name the real provider ("Searching the offline corpus…"), never "the web".
-- Trace numbers sit in table cells styled not to wrap (assets/style.css, `.trace-table`).
-- A stored comparison (store.Comparison.as_dict(), "a record") is rendered by the same
-  functions as a live one (`record_*`), so a permalink shows what the page showed; blind
-  answers lose their [n] markers (`blind_markdown`), which would say which side searched.
+- Trace numbers sit in table cells styled not to wrap (ui/page.css, `.trace-table`).
+- A stored comparison is rendered by record.py with these same functions, so a permalink
+  shows what the page showed; blind answers lose their [n] markers (`blind_markdown`), which
+  would say which side searched.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .safe_markdown import link_title, markdown_href, plain_text, safe_markdown
-from .types import Source
+from ..types import Source
+from .markdown import link_title, markdown_href, plain_text, safe_markdown
 
 PROVIDER_LABELS = {
     "duckduckgo": "DuckDuckGo",
@@ -94,7 +94,7 @@ def answer_markdown(
     answer: str, sources: Sequence[Source] | None, corpus_root: str | None = None
 ) -> str:
     """The answer for the page: made inert, and with sources, each [n] linked to source n."""
-    from .rag.cite import render_citations
+    from ..rag.cite import render_citations
 
     safe = safe_markdown(answer)
     if sources is None:
@@ -243,145 +243,9 @@ def _md_escape(text: str) -> str:
     return plain_text(text)
 
 
-# --- stored comparisons (permalinks, history, the reveal after a blind vote) ---------------
-
 _CITATION = re.compile(r"\s?\[\d+(?:\s*[,;]\s*\d+)*\]")
 
 
 def blind_markdown(text: str) -> str:
     """An answer for blind mode: inert, and without its [n] markers."""
     return safe_markdown(_CITATION.sub("", text))
-
-
-def record_sources(record: Mapping[str, Any]) -> list[Source]:
-    """The numbered sources of a stored comparison as Source objects."""
-    out = []
-    for s in record.get("sources") or []:
-        out.append(
-            Source(
-                n=int(s.get("n", len(out) + 1)),
-                title=s.get("title", ""),
-                url=s.get("url", ""),
-                site=s.get("site", ""),
-                kind=s.get("kind", "web"),
-            )
-        )
-    return out
-
-
-def record_error(record: Mapping[str, Any], column: str) -> str:
-    errors = (record.get("extra") or {}).get("errors") or {}
-    return errors.get(column) or ""
-
-
-def record_search_off(record: Mapping[str, Any]) -> bool:
-    return (record.get("settings") or {}).get("search") == "off"
-
-
-def record_trace(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The search trace as far as the record keeps it (hit counts are not kept)."""
-    if record_search_off(record):
-        return {"off": True}
-    extra = record.get("extra") or {}
-    tokens = record.get("tokens") or {}
-    return {
-        "query": extra.get("query", ""),
-        "provider": record.get("provider", ""),
-        "offline": extra.get("offline", False),
-        "timings": (record.get("timings") or {}).get("stages") or {},
-        "notices": extra.get("notices") or [],
-        "pages": extra.get("pages") or [],
-        "context_tokens": tokens.get("context", 0),
-        "prompt_tokens": tokens.get("prompt", 0),
-    }
-
-
-def record_stats(record: Mapping[str, Any], column: str) -> str:
-    """The stats line of one column of a stored comparison."""
-    timing = ((record.get("timings") or {}).get(column)) or {}
-    if timing.get("total_s") is None:
-        return ""
-    done = {k: timing.get(k) or 0 for k in ("ttft_s", "total_s", "tokens_per_s")}
-    done["tokens"] = (record.get("tokens") or {}).get(column, 0)
-    return stats_line(done)
-
-
-def record_context_markdown(record: Mapping[str, Any]) -> str:
-    """The search column's fold-out for a stored comparison: the sources block, verbatim."""
-    context = record.get("context") or ""
-    if not context:
-        return "*No sources were given to the model.*"
-    tokens = (record.get("tokens") or {}).get("context", 0)
-    fence = "````"
-    while fence in context:
-        fence += "`"
-    return f"**The sources block, {tokens:,} tokens**\n\n{fence}text\n{context}\n{fence}"
-
-
-def grounding_line(grounding: Any) -> str:
-    """One plain line for the judge's grounding figures; "" when there are none."""
-    if grounding is None or grounding == {} or grounding == []:
-        return ""
-    judged = {
-        c: g["summary"]
-        for c in ("plain", "search")
-        if isinstance(g := (grounding.get(c) if isinstance(grounding, Mapping) else None), Mapping)
-        and isinstance(g.get("summary"), Mapping)
-        and "checked" in g["summary"]
-    }
-    if judged:  # the engine's grounding events, one per column (judge.summary_line's words)
-        from .judge.ground import summary_line
-
-        names = {"plain": "Search off", "search": "Search on"}
-        parts = [f"{names[c]}: {plain_text(summary_line(dict(v), c))}" for c, v in judged.items()]
-        return "**Grounding:** " + " · ".join(parts)
-    if isinstance(grounding, Mapping):
-        parts = []
-        for key, value in grounding.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                continue
-            shown = f"{value:.0%}" if isinstance(value, float) and 0 <= value <= 1 else value
-            parts.append(f"{str(key).replace('_', ' ')} {shown}")
-        text = " · ".join(parts) if parts else "recorded"
-    else:
-        text = str(grounding)
-    if len(text) > 300:
-        text = text[:299] + "…"
-    return f"**Grounding:** {plain_text(text)}"
-
-
-def comparison_markdown(record: Mapping[str, Any], link: str = "") -> str:
-    """One stored comparison as a Markdown document (the page's "Copy as Markdown")."""
-    prompt = record.get("prompt", "")
-    meta = [f"model `{record.get('model', '')}`"]
-    if record.get("provider"):
-        meta.append(f"search {provider_label(record['provider'])}")
-    if record.get("created"):
-        meta.append(str(record["created"])[:19].replace("T", " ") + " UTC")
-    if link:
-        meta.append(f"<{link}>")
-    out = [
-        f"# Search Duel: {' '.join(prompt.split())[:80]}",
-        "",
-        "**Prompt**",
-        "",
-        *(f"> {line}" for line in prompt.splitlines() or [""]),
-        "",
-        " · ".join(meta),
-    ]
-    for column, title in (("plain", "Search off"), ("search", "Search on")):
-        answer = record.get(f"{column}_answer") or ""
-        if column == "search" and record_search_off(record):
-            answer = answer or "*Search was off for this comparison.*"
-        error = record_error(record, column)
-        out += ["", f"## {title}", "", answer.strip() or "*(no answer)*"]
-        if error:
-            out += ["", f"> ⚠️ {error}"]
-    sources = record_sources(record)
-    if sources:
-        out += ["", "### Sources", ""]
-        out += [f"{s.n}. [{_md_escape(s.title or s.url)}]({s.url})" for s in sources]
-    line = grounding_line(record.get("grounding"))
-    if line:
-        out += ["", line]
-    return "\n".join(out) + "\n"

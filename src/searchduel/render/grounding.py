@@ -32,9 +32,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .judge.ground import summary_line
-from .render import answer_markdown, safe_markdown
-from .types import Source
+from ..judge.ground import summary_line
+from ..types import Source
+from .events import answer_markdown
+from .markdown import safe_markdown
 
 OPEN, CLOSE = "\ue000", "\ue001"  # private-use marks: never in an answer (replaced first)
 GLYPHS = {"supported": "✓", "weak": "?", "unsupported": "✗"}

@@ -1,0 +1,14 @@
+"""Events and text turned into Markdown/HTML for the page and the CLI. Nothing here imports
+Gradio; nothing here runs a search or a model.
+
+    markdown.py   the one place untrusted text becomes page Markdown (safe_markdown,
+                  plain_text, link helpers)
+    events.py     the engine's events in words: stage words, sources, trace, stats, prompts
+    live.py       a comparison as it streams: events folded into the page's column outputs
+    grounding.py  the judge's verdict: tinted sentences, summary line, legend, evidence panel
+    record.py     a stored comparison (permalink, history, reveal, Copy as Markdown)
+    results.py    the vote statistics as text and charts (Results tab, `results`)
+
+The modules import down this list's dependencies only (markdown <- events <- grounding <-
+live; markdown <- record), and none of them imports the engine or the page.
+"""

@@ -1,0 +1,495 @@
+"""The Duel tab's prompt row and two columns, and one comparison from Ask to its end.
+
+    Ask / Enter / an example ─► Duel.lock ─► Duel.compare (one generator, both columns)
+                                               ├─► render.live.LiveView ─► the nine outputs
+                                               └─► store.save(comparison_from_events(...))
+                                 ─► Duel.unlock ─► the stored comparison shown (`show`), votes on
+    Stop ─► Duel.stop_now ─► the engine's stop event (compare ends normally, unlock resets)
+
+Decisions, in one place:
+
+- One comparison at a time per browser (Runs): while it runs, Ask reads "Running…" and is
+  disabled, and Stop is enabled (only then). A second Ask that still reaches the server (a
+  double click, the API) is refused with a warning and the running one goes on.
+- One event yields both columns (two listeners on one button would run one after the other
+  in the browser). `compare` is the API's /compare; `lock` and `unlock` are private steps
+  around it. Examples run on click through the same chain. The prompt is never cleared.
+- An API call to /compare made while the model loads waits for it (the page's Ask is
+  disabled instead); after a failed load it gets an error saying what failed.
+- Every client address may start --rate-limit comparisons a minute, page and API alike; a
+  refused start is a warning on the page (everything stays as it was) and an error for an
+  API caller.
+- A comparison is stored when both columns ended (an answer or an error) and Stop was not
+  pressed; the API's /compare is stored too.
+- Blind mode (`--blind` sets the toggle's default): lock draws the left column at random and
+  titles the columns A / B; compare then sends only the answers (render.live.blind_outputs),
+  so nothing that tells the sides apart reaches the browser before the vote.
+- The left column keeps the element ids "answer-plain", "stats-plain"... whatever it shows;
+  only its title says which answer it holds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..config import ASSETS_DIR, COMPARE_CONCURRENCY, Settings
+from ..errors import InvalidInput, RateLimited, StoreError
+from ..limits import RateLimiter, client_address, proxy_hops
+from ..loader import BackendLoader
+from ..render.live import OUTPUTS, LiveView, blind_outputs
+from ..store import COLUMNS, Store, comparison_from_events
+from ..types import Event, RunOptions
+from .history import history_choices, remember
+from .votes import VOTE_ASK_BLIND, VOTE_LATER, Screen, VoteBar, vote_labels
+
+PROVIDER_CHOICES = ["auto", "duckduckgo", "searxng", "local", "off"]
+PLACEHOLDER = "Ask something a search would help with…  (Enter to ask, Shift+Enter: new line)"
+ASK, RUNNING = "Ask", "Running…"
+BUSY = "A comparison is already running: wait for it, or press Stop."
+log = logging.getLogger(__name__)
+
+
+def load_examples() -> list[str]:
+    path = ASSETS_DIR / "examples.json"
+    try:
+        return [str(x) for x in json.loads(path.read_text("utf-8"))]
+    except (OSError, ValueError):
+        return []
+
+
+def session_key(request: gr.Request | None) -> str:
+    """The key a run is kept under: the Gradio session (the API's calls share "api")."""
+    return (request.session_hash if request is not None else None) or "api"
+
+
+@dataclass
+class Run:
+    """One browser's comparison: accepted by lock, run by compare, released by unlock."""
+
+    run_id: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    started: bool = False
+    done: bool = False
+    comparison_id: str = ""  # set when the finished comparison was stored
+    prompt: str = ""
+
+
+class Runs:
+    """Which comparison each browser session is running; the only state runs share."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, Run] = {}
+
+    def accept(self, key: str) -> Run | None:
+        """A new run for `key`, or None while another of its runs is going."""
+        with self._lock:
+            current = self._runs.get(key)
+            if current is not None and not current.done:
+                return None
+            run = self._runs[key] = Run(uuid.uuid4().hex)
+            return run
+
+    def start(self, key: str, run_id: str) -> Run | None:
+        """The accepted run `run_id`, marked started; None if it is not the one accepted or
+        it has started already (a repeated or stale event)."""
+        with self._lock:
+            run = self._runs.get(key)
+            if run is None or run.run_id != run_id or run.started:
+                return None
+            run.started = True
+            return run
+
+    def release(self, key: str, run_id: str) -> tuple[bool, Run | None]:
+        """(False, None) while another run of `key` is still going; else (True, the run
+        `run_id` if it was this key's last one)."""
+        with self._lock:
+            run = self._runs.get(key)
+            if run is not None and not run.done and not (run.run_id == run_id and not run.started):
+                return False, None
+            self._runs.pop(key, None)
+        return True, run if run is not None and run.run_id == run_id else None
+
+    def stop(self, key: str) -> None:
+        with self._lock:
+            run = self._runs.get(key)
+        if run is not None:
+            run.stop.set()
+
+
+@dataclass
+class Columns:
+    """The two columns and what sits under them. The left one keeps the "plain" ids."""
+
+    title_left: gr.Markdown
+    title_right: gr.Markdown
+    answer_plain: gr.Markdown
+    stats_plain: gr.Markdown
+    given_plain: gr.Markdown
+    given_plain_fold: gr.Accordion
+    notice: gr.Markdown
+    answer_search: gr.Markdown
+    stats_search: gr.Markdown
+    given_search: gr.Markdown
+    given_search_fold: gr.Accordion
+    sources: gr.Markdown
+    trace: gr.Markdown
+    trace_fold: gr.Accordion
+    grounding: gr.Markdown
+
+    def live(self) -> list[gr.Markdown]:
+        """The outputs a running comparison streams into, in render.live.OUTPUTS order."""
+        return [getattr(self, name) for name in OUTPUTS]
+
+
+@dataclass
+class PromptRow:
+    """The prompt, its buttons, the blind toggle, the settings and the examples."""
+
+    prompt: gr.Textbox
+    ask: gr.Button
+    stop: gr.Button
+    blind: gr.Checkbox
+    max_new: gr.Slider
+    temperature: gr.Slider
+    pages: gr.Slider
+    provider: gr.Dropdown
+    examples: gr.Examples | None
+
+
+def add_prompt_row(settings: Settings, store_enabled: bool) -> PromptRow:
+    with gr.Row(equal_height=True, elem_id="ask-row"):
+        prompt = gr.Textbox(
+            label="Prompt", placeholder=PLACEHOLDER, lines=2, max_lines=8, scale=6,
+            elem_id="prompt",
+        )  # fmt: skip
+        with gr.Column(scale=1, min_width=120):
+            ask = gr.Button(ASK, variant="primary", elem_id="ask", interactive=False)
+            stop = gr.Button("Stop", variant="stop", elem_id="stop", interactive=False)
+    with gr.Row(elem_id="mode-row"):
+        blind = gr.Checkbox(
+            value=settings.blind,
+            label="Blind: show the answers as A and B at random; reveal after my vote",
+            elem_id="blind",
+            interactive=store_enabled,
+            container=False,
+        )
+    with gr.Accordion("Settings", open=False, elem_id="settings"), gr.Row():
+        max_new = gr.Slider(
+            16, 2048, value=settings.max_new_tokens, step=16,
+            label="Max new tokens (each answer)", elem_id="max-new-tokens",
+        )  # fmt: skip
+        temperature = gr.Slider(
+            0.0, 1.5, value=settings.temperature, step=0.05,
+            label="Temperature (0 = greedy, same for both columns)",
+        )  # fmt: skip
+        pages = gr.Slider(1, 10, value=settings.pages, step=1, label="Pages to read")
+        provider = gr.Dropdown(PROVIDER_CHOICES, value=settings.search, label="Search provider")
+    examples = load_examples()
+    block = (
+        gr.Examples(examples=[[e] for e in examples], inputs=[prompt], label="Examples")
+        if examples
+        else None
+    )
+    return PromptRow(prompt, ask, stop, blind, max_new, temperature, pages, provider, block)
+
+
+def add_columns() -> Columns:
+    """Both columns side by side (stacked below 768 px, search second), the grounding line."""
+    with gr.Row(equal_height=False, elem_id="duel"):
+        with gr.Column(elem_classes=["duel-column"], elem_id="column-plain"):
+            title_left = gr.Markdown("### Search off", elem_id="title-left")
+            answer_plain = gr.Markdown(elem_id="answer-plain", min_height=160)
+            with gr.Row(elem_classes=["answer-foot"]):
+                stats_plain = gr.Markdown(elem_id="stats-plain", elem_classes=["stats"])
+                copy_button("copy-plain", "answer-plain")
+            with gr.Accordion(
+                "What the model was given", open=False, elem_id="prompt-plain"
+            ) as given_plain_fold:
+                given_plain = gr.Markdown(elem_id="given-plain")
+        with gr.Column(elem_classes=["duel-column"], elem_id="column-search"):
+            title_right = gr.Markdown("### Search on", elem_id="title-right")
+            notice = gr.Markdown(elem_id="search-notice", elem_classes=["stats"])
+            answer_search = gr.Markdown(elem_id="answer-search", min_height=160)
+            with gr.Row(elem_classes=["answer-foot"]):
+                stats_search = gr.Markdown(elem_id="stats-search", elem_classes=["stats"])
+                copy_button("copy-search", "answer-search")
+            sources = gr.Markdown(elem_id="sources")
+            with gr.Accordion(
+                "What the model was given", open=False, elem_id="prompt-search"
+            ) as given_search_fold:
+                given_search = gr.Markdown(elem_id="given-search")
+            with gr.Accordion("Search trace", open=False, elem_id="trace") as trace_fold:
+                trace = gr.Markdown(elem_id="trace-body", elem_classes=["trace-table"])
+    grounding = gr.Markdown(elem_id="grounding", elem_classes=["stats"])
+    return Columns(
+        title_left, title_right, answer_plain, stats_plain, given_plain, given_plain_fold,
+        notice, answer_search, stats_search, given_search, given_search_fold, sources, trace,
+        trace_fold, grounding,
+    )  # fmt: skip
+
+
+def copy_button(elem_id: str, target: str) -> gr.Button:
+    """A Copy button for one answer (page.js copies its text, without the judge's glyphs)."""
+    button = gr.Button("Copy", size="sm", elem_id=elem_id, scale=0, min_width=70)
+    button.click(None, js=f"() => searchDuel.copyAnswer('{target}')", api_visibility="private")
+    return button
+
+
+class Duel:
+    """The run's handlers over the components they update. `screen` (stored.RecordView)
+    shows the finished comparison, and clears the one before when a new one starts."""
+
+    def __init__(
+        self,
+        loader: BackendLoader,
+        settings: Settings,
+        store: Store,
+        store_note: str,
+        row: PromptRow,
+        columns: Columns,
+        bar: VoteBar,
+        state: tuple[gr.State, gr.State, gr.BrowserState, gr.Radio],
+        screen: Screen,
+    ):
+        self.loader, self.settings, self.store = loader, settings, store
+        self.store_note, self.row, self.columns, self.bar = store_note, row, columns, bar
+        self.run_id, self.shown, self.history, self.history_list = state
+        self.screen = screen
+        self.runs = Runs()
+        # comparisons one client address may start a minute (--rate-limit), page and API alike
+        self.limiter = RateLimiter(settings.rate_limit)
+        self.hops = proxy_hops(settings.proxy_hops)
+        root = Path(settings.corpus).expanduser().resolve() if settings.corpus else None
+        self.corpus_root = str(root) if root else ""
+
+    # --- lock ─► compare ─► unlock -----------------------------------------------------------
+
+    def lock(self, prompt_text: str, blind_on: bool, provider: str, request: gr.Request) -> Any:
+        ask, cols = self.row.ask, self.columns
+        if self.loader.engine is None:
+            gr.Warning("The model is not ready yet.")
+            return {ask: gr.skip()}
+        if not (prompt_text or "").strip():
+            gr.Warning("Type a question first.")
+            return {ask: gr.skip()}
+        run = self.runs.accept(session_key(request))
+        if run is None:
+            gr.Warning(BUSY)
+            return {ask: gr.skip()}
+        is_blind = bool(blind_on) and self.store.enabled and provider != "off"
+        left = secrets.choice(COLUMNS) if is_blind else "plain"
+        label_left, label_right = vote_labels(left, is_blind)
+        buttons = self.bar.buttons
+        return {
+            ask: gr.update(value=RUNNING, interactive=False),
+            self.row.stop: gr.update(interactive=True),
+            self.run_id: run.run_id,
+            self.shown: {"id": "", "left": left, "blind": is_blind},
+            cols.title_left: "### A" if is_blind else "### Search off",
+            cols.title_right: "### B" if is_blind else "### Search on",
+            cols.given_plain_fold: gr.update(visible=not is_blind),
+            cols.given_search_fold: gr.update(visible=not is_blind),
+            cols.trace_fold: gr.update(visible=not is_blind),
+            cols.notice: gr.update(visible=not is_blind),
+            cols.grounding: "",
+            buttons[0]: gr.update(value=label_left, interactive=False),
+            buttons[1]: gr.update(value=label_right, interactive=False),
+            buttons[2]: gr.update(interactive=False),
+            buttons[3]: gr.update(interactive=False),
+            self.bar.status: self.store_note or VOTE_LATER,
+            **self.screen.clear(),
+        }
+
+    def compare(
+        self,
+        prompt: str,
+        max_new_tokens: float,
+        temperature: float,
+        pages: float,
+        provider: str,
+        run_id: str = "",
+        shown: Any = None,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> Iterator[tuple[str, ...]]:
+        """Both columns, streaming. From the page `run_id` is the run lock accepted; an API
+        call has none and is accepted here."""
+        skip = tuple(gr.skip() for _ in OUTPUTS)
+        api = not run_id
+        engine = self._engine(api=api)
+        if engine is None or not self._admit(prompt, request, api=api):
+            yield skip
+            return
+        key = session_key(request)
+        if api:  # one at a time per session
+            accepted = self.runs.accept(key)
+            if accepted is None:
+                gr.Warning(BUSY)
+                yield skip
+                return
+            run_id = accepted.run_id
+        run = self.runs.start(key, run_id)
+        if run is None:  # not the run lock accepted, or started already
+            yield skip
+            return
+        options = RunOptions(
+            max_new_tokens=int(max_new_tokens),
+            temperature=float(temperature),
+            pages=int(pages),
+            search=provider,
+        )
+        placement = shown if (not api and isinstance(shown, dict)) else {}
+        is_blind, left = bool(placement.get("blind")), placement.get("left", "plain")
+        view = LiveView(corpus_root=self.corpus_root)
+        events: list[Event] = []
+        question = prompt.strip()
+        try:
+            for event in engine.run(question, options, stop=run.stop):
+                events.append(event)
+                view.apply(event)
+                if event.kind == "error" and event.data.get("type") == "BackendBusy":
+                    gr.Warning(event.text)
+                yield blind_outputs(view, left) if is_blind else view.outputs()
+            ran = options.apply(engine.settings)
+            run.comparison_id = self._store_run(question, events, view, ran)
+            run.prompt = question
+        except InvalidInput as exc:  # refused before any work (inputs.py); the prompt stays
+            if api:
+                raise gr.Error(str(exc)) from None
+            gr.Warning(str(exc))
+            yield skip
+        finally:
+            run.stop.set()
+            run.done = True
+
+    def _engine(self, *, api: bool) -> Any:
+        """The ready engine, or None after a warning; an API call waits for the load."""
+        if self.loader.engine is None and api:
+            self.loader.wait()
+        engine = self.loader.engine
+        if engine is None:
+            snap = self.loader.snapshot()
+            if snap["state"] == "failed":
+                raise gr.Error(snap.get("what", "The model could not be loaded."))
+            gr.Warning("The model is not ready yet.")
+        return engine
+
+    def _admit(self, prompt: str, request: gr.Request | None, *, api: bool) -> bool:
+        """A prompt to run and a client within its rate; else a warning (an error for the
+        API) and False."""
+        if not (prompt or "").strip():
+            gr.Warning("Type a question first.")
+            return False
+        peer = request.client.host if request is not None and request.client else "local"
+        headers = dict(request.headers) if request is not None else {}
+        try:
+            self.limiter.check(client_address(headers, peer, self.hops))
+        except RateLimited as exc:
+            if api:  # an API call: an error its client sees
+                raise gr.Error(str(exc)) from None
+            gr.Warning(str(exc))  # the page: a notice, and everything stays as it was
+            return False
+        return True
+
+    def _store_run(self, question: str, events: list[Event], view: LiveView, ran: Settings) -> str:
+        """Store a finished comparison (both columns ended, not stopped); its id or ""."""
+        columns = (view.plain, view.search)
+        finished = all(c.done is not None or c.error for c in columns)
+        stopped = any(c.done and c.done.get("stopped") for c in columns)
+        if not self.store.enabled or not finished or stopped:
+            return ""
+        try:
+            return self.store.save(comparison_from_events(question, events, ran))
+        except StoreError as exc:
+            gr.Warning(f"This comparison could not be stored: {exc}")
+            return ""
+
+    def unlock(self, run_id: str, placement: Any, state: Any, request: gr.Request) -> Any:
+        ask = self.row.ask
+        released, run = self.runs.release(session_key(request), run_id)
+        if not released:
+            return {ask: gr.skip()}  # another run of this browser is still going
+        out: dict[Any, Any] = {
+            ask: gr.update(value=ASK, interactive=True),
+            self.row.stop: gr.update(interactive=False),
+        }
+        cid = run.comparison_id if run is not None else ""
+        if not cid:
+            out[self.bar.status] = self.store_note or "*Not stored: the comparison did not finish.*"
+            return out
+        placement = dict(placement or {})
+        placement.update(id=cid, prompt=run.prompt)
+        out[self.shown] = placement
+        out.update(self.bar.enable(True))
+        new_state = remember(state, cid, run.prompt)
+        out[self.history] = new_state
+        out[self.history_list] = gr.update(choices=history_choices(new_state), value=None)
+        if placement.get("blind"):
+            out[self.bar.status] = VOTE_ASK_BLIND
+            return out
+        try:  # never leave Ask stuck on "Running…" because the store hiccuped
+            record = self.store.get(cid)
+        except StoreError as exc:
+            log.warning("could not read back %s: %s", cid, exc)
+            return out
+        shown = self.screen.show(record, state=state, request=request)
+        cols = self.columns
+        for name in (*cols.live(), cols.given_plain):
+            shown.pop(name, None)  # the live rendering stays (it has the full prompts)
+        out.update(shown)
+        return out
+
+    def stop_now(self, request: gr.Request) -> None:
+        self.runs.stop(session_key(request))
+
+    # --- wiring ---------------------------------------------------------------------------
+
+    def wire(self, stored_outputs: list[Any]) -> None:
+        """Ask, the examples and Stop. `stored_outputs`: what show() and clear() update."""
+        row, cols = self.row, self.columns
+        inputs = [row.prompt, row.max_new, row.temperature, row.pages, row.provider]
+        unlock_outputs = [row.ask, row.stop, self.history, self.history_list, *stored_outputs]
+        lock_outputs = [
+            row.ask, row.stop, self.run_id, self.shown, cols.title_left, cols.title_right,
+            cols.given_plain_fold, cols.given_search_fold, cols.trace_fold, cols.notice,
+            cols.grounding, *self.bar.buttons, self.bar.status, *self.screen.clear(),
+        ]  # fmt: skip
+        lock_io = {
+            "inputs": [row.prompt, row.blind, row.provider],
+            "outputs": list(dict.fromkeys(lock_outputs)),
+            "queue": False,
+        }
+
+        def chain(start: Any, api_name: str | bool) -> None:
+            run = start.then(
+                self.compare,
+                inputs=[*inputs, self.run_id, self.shown],
+                outputs=cols.live(),
+                api_name=api_name,
+                api_visibility="public" if api_name else "private",
+                concurrency_limit=COMPARE_CONCURRENCY,
+                concurrency_id="model",
+            )
+            run.then(
+                self.unlock,
+                inputs=[self.run_id, self.shown, self.history],
+                outputs=list(dict.fromkeys(unlock_outputs)),
+                queue=False,
+                api_visibility="private",
+            )
+
+        chain(row.ask.click(self.lock, **lock_io, api_visibility="private"), "compare")
+        if row.examples is not None:
+            example = row.examples.load_input_event
+            chain(example.then(self.lock, **lock_io, api_visibility="private"), False)
+        row.stop.click(self.stop_now, inputs=None, outputs=None, api_name="stop", queue=False)
