@@ -156,6 +156,28 @@ def slow_app(tmp_path_factory: pytest.TempPathFactory):
         yield url, gate
 
 
+@pytest.fixture(scope="session")
+def held_app(tmp_path_factory: pytest.TempPathFactory):
+    """tests/slow_app.py, loaded at once, whose answers wait before their last word while
+    `hold` exists: (url, hold). A test creates `hold` before Ask and removes it when it is
+    done with the running comparison."""
+    import sys
+
+    folder = tmp_path_factory.mktemp("held-app")
+    gate, hold = folder / "release", folder / "hold"
+    gate.touch()
+    port = free_port()
+    env = {
+        **os.environ,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "PYTHONUNBUFFERED": "1",
+        "SEARCHDUEL_RATE_LIMIT": "0",  # the tests ask far more than a visitor would
+    }
+    cmd = [sys.executable, str(REPO / "tests" / "slow_app.py"), str(port), str(gate), str(hold)]
+    for url in _serve(cmd, env, ".held_app.log", port):
+        yield url, hold
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium (one per test module), or a skip when it is not installed."""

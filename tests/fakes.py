@@ -6,6 +6,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from searchduel.errors import GenerationError
 
@@ -63,21 +64,32 @@ class CitingBackend(ScriptedBackend):
 
     The answer cites [1] and carries HTML (an image with a script handler, a <b> tag), so a
     page test can check that citations link to their source and that model text stays inert.
+    With `hold` (a file), an answer waits before its last word for as long as the file exists
+    (or until Stop): a page test then has a running comparison for as long as it needs one,
+    however busy the machine.
     """
 
     name = "citing"
     precision = ""
+
+    def __init__(self, *, hold: Path | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.hold = hold
 
     def stream(self, messages, *, max_new_tokens, temperature=0.0, seed=0, stop=None):
         from searchduel.llm.base import Piece
 
         with self._lock:
             self.history.append([dict(m) for m in messages])
-        for word in CITING_ANSWER.split(" ")[:max_new_tokens]:
+        words = CITING_ANSWER.split(" ")[:max_new_tokens]
+        for i, word in enumerate(words):
             if stop is not None and stop.is_set():
                 return
             if self.delay:
                 time.sleep(self.delay)
+            while i == len(words) - 1 and self.hold is not None and self.hold.exists():
+                if stop is not None and stop.wait(0.02):
+                    return
             yield Piece(word + " ", tokens=1)
 
 

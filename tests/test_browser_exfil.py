@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import REPO, _serve, free_port
-from test_browser import ready, running
+from test_browser import ask_and_finish, ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -115,9 +115,7 @@ def test_a_hostile_document_makes_the_browser_load_nothing(hostile_app, browser)
         page.wait_for_selector("#prompt textarea")
         ready(page)
         page.fill("#prompt textarea", "Skagway tide tables")
-        page.click("#ask")
-        running(page)
-        ready(page, timeout=120000)  # the comparison has finished
+        ask_and_finish(page)  # the comparison has finished
         for fold in ("#prompt-plain", "#prompt-search", "#trace"):
             page.click(fold)
         page.wait_for_selector("#trace-body table")

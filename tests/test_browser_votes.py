@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 import pytest
 
 from searchduel.store import Store
-from test_browser import ARTIFACTS, open_page, ready, running
+from test_browser import ARTIFACTS, ask_and_finish, open_page, ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 VOTES = ("#vote-left", "#vote-right", "#vote-tie", "#vote-bad")
@@ -77,10 +77,8 @@ def blind_run(browser, app_url, app_data_dir):
         pytest.fail("the max-new-tokens box never kept the value 48")
     page.wait_for_timeout(300)  # the slider hands its value to the app on change
     page.fill("#prompt textarea", PROMPT)
-    page.click("#ask")
-    running(page)
-    during = votes_disabled(page)
-    ready(page, timeout=120000)
+    seen = ask_and_finish(page)
+    during = [all(s["votes"][i] for s in seen) for i in range(len(VOTES))]
     page.wait_for_function("() => !document.querySelector('#vote-left').disabled", timeout=30000)
     with Store(app_data_dir / "searchduel.sqlite3", create=False) as store:
         newest = store.recent(1)[0]
