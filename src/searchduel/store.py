@@ -4,7 +4,7 @@
     a person's vote ─► Store.vote(id, session, choice, left_column, blind, reason) ─► votes ─┤
                                                              <data_dir>/searchduel.sqlite3 ◄─┘
     ?c=<id> permalinks, history ◄─ Store.get / Store.recent
-    judge.stats, results.py     ◄─ Store.vote_rows
+    judge.stats, render/results.py ◄─ Store.vote_rows
     export csv|jsonl ─► read_export ─► Store.import_rows    (the round trip; no session hashes)
 
 This is the one module that writes comparisons and votes: the page, `eval` and the CLI all
