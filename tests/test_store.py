@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,7 @@ def test_the_file_is_wal_and_at_the_current_schema(store):
     conn = sqlite3.connect(store.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
-    assert store.schema_version == SCHEMA_VERSION == 2
+    assert store.schema_version == SCHEMA_VERSION == 3
 
 
 def test_unknown_and_malformed_ids_are_told_apart(store):
@@ -338,7 +339,9 @@ def test_record_from_a_real_run_keeps_what_the_model_saw(tmp_path, settings, tin
     assert record.tokens["plain"] == done["plain"]["tokens"] and record.tokens["context"] > 0
     assert record.timings["search"]["ttft_s"] == done["search"]["ttft_s"]
     assert {"search", "fetch", "pack"} <= set(record.timings["stages"])
-    assert record.model == settings.model and record.seed == 5 and record.backend == "transformers"
+    assert record.model == Path(settings.model).name, "the folder's name, not the server's path"
+    assert record.seed == 5 and record.backend == "transformers"
+    assert str(Path(settings.model).parent) not in json.dumps(record.as_dict())
     assert record.settings["max_new_tokens"] == settings.max_new_tokens
     assert "api_key" not in record.settings and "secret-key" not in json.dumps(record.as_dict())
     assert record.extra["pages"] and record.grounding == {"figures": 1}
@@ -353,6 +356,40 @@ def test_every_setting_is_either_snapshotted_or_deliberately_not():
     assert "session_salt" not in snap and "api_key" not in snap and "data_dir" not in snap
     assert {"model", "search", "context_tokens", "dense", "temperature"} <= set(snap)
     json.dumps(snap)
+
+
+def test_no_record_carries_the_servers_addresses_paths_or_secrets(tmp_path):
+    """A record is public to anyone with its link: its download and export say nothing of the
+    server (URLs, absolute paths, tokens), also for rows stored before that rule."""
+    from searchduel.store import settings_snapshot
+
+    private = Settings(
+        model=str(tmp_path / "models" / "tiny"),
+        corpus=str(tmp_path / "corpus dir"),
+        base_url="http://10.0.0.5:8000/v1",
+        searxng_url="http://searx.internal:8888",
+        admin_token="operator-token-123",
+        history_secret="history-key-456",
+        session_salt="salt-789",
+    )
+    snap = settings_snapshot(private)
+    assert snap["model"] == "tiny" and snap["corpus"] == "corpus dir"
+    text = json.dumps(snap)
+    for secret in ("10.0.0.5", "searx.internal", "operator-token", "history-key", "salt-789"):
+        assert secret not in text
+    assert str(tmp_path) not in text
+    old_settings = {"base_url": "http://10.0.0.5/v1", "corpus": str(tmp_path / "c")}
+    legacy = replace(
+        RICH, model=str(tmp_path / "m"), settings={**old_settings, "max_new_tokens": 5}
+    )
+    with Store(tmp_path / "duel.sqlite3") as s:
+        cid = s.save(legacy)
+        shown = json.dumps(s.get(cid).as_dict())
+        out = io.StringIO()
+        s.export("jsonl", out)
+    for text in (shown, out.getvalue()):
+        assert "10.0.0.5" not in text and str(tmp_path) not in text
+        assert '"max_new_tokens": 5' in text
 
 
 def test_store_files_live_where_the_setting_says(tmp_path):

@@ -76,6 +76,25 @@ PAGES_CAP = 10  # pages one request may ask to read: DuckDuckGo's first page of 
 # Space, so a person reading answers starts a few a minute; a script looping on /compare is
 # held to the same pace and the queue stays free for others.
 RATE_LIMIT = 6
+# Votes one client address may cast per hour. A person reads two answers before voting (a
+# minute or more each), so 30 an hour is a busy evening of honest voting; a script minting
+# sessions is held to the same count, and what it is refused is counted in the store.
+VOTE_LIMIT = 30
+# Queued events (comparisons, batches, Results refreshes) one client address may have waiting
+# or running at once: a visitor's page has at most two in flight; a client posting twenty
+# `queue/join`s is refused past this instead of filling the queue everyone shares.
+CLIENT_QUEUE = 4
+# Largest upload the server accepts, in MB: a question file of 20 questions is a few KB, so a
+# few MB is generous, and a 50 MB file is refused before it is read.
+MAX_FILE_MB = 5
+# The store refuses new comparisons politely once its file reaches this size (MB) or the disk
+# holding it has less than STORE_DISK_RESERVE_MB free: a comparison is ~20 KB (sources kept
+# verbatim), so 1 GB holds ~50,000 of them, and the reserve keeps the machine writable.
+STORE_MAX_MB = 1024
+STORE_DISK_RESERVE_MB = 200
+# Temporary files the page makes for a visitor (Download JSON, exports, batch reports) are
+# removed this long after they were written: long enough to click a download link.
+TEMP_FILE_TTL_S = 600.0
 # glibc malloc arenas (memory.py): each allocating thread may otherwise get its own, never
 # returned; 2 is the usual cap for threaded Python servers (bench load measures the effect).
 MALLOC_ARENAS = 2
@@ -262,7 +281,7 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "history_secret",
         "",
-        "secret that encrypts the browser's history; empty = derived from the store's salt",
+        "server key that signs each browser's voter id; empty = derived from the store's salt",
         secret=True,
     ),
     Spec(
@@ -293,6 +312,26 @@ SPECS: tuple[Spec, ...] = (
         -1,
         "trusted proxies in front of the app, for the client address; -1 = 1 on Spaces, else 0",
         int,
+    ),
+    Spec("vote_limit", VOTE_LIMIT, "votes one client may cast per hour (0 = no limit)", int),
+    Spec(
+        "client_queue",
+        CLIENT_QUEUE,
+        "queued requests one client may have waiting or running at once (0 = no limit)",
+        int,
+    ),
+    Spec("max_file_mb", MAX_FILE_MB, "largest upload accepted, in MB", int),
+    Spec(
+        "store_max_mb",
+        STORE_MAX_MB,
+        "size in MB at which the store stops taking new comparisons (0 = no cap)",
+        int,
+    ),
+    Spec(
+        "admin_token",
+        "",
+        "operator token: typed in the Results tab it unlocks raw exports; empty = no export "
+        "in the page (the CLI's export always works)",
     ),
     Spec(
         "malloc_arenas",
@@ -352,6 +391,11 @@ class Settings:
     batch_questions: int = BATCH_QUESTIONS
     rate_limit: int = RATE_LIMIT
     proxy_hops: int = -1
+    vote_limit: int = VOTE_LIMIT
+    client_queue: int = CLIENT_QUEUE
+    max_file_mb: int = MAX_FILE_MB
+    store_max_mb: int = STORE_MAX_MB
+    admin_token: str = ""
     malloc_arenas: int = MALLOC_ARENAS
     log_prompts: bool = False
     host: str = "127.0.0.1"
@@ -383,6 +427,7 @@ class Settings:
             "max_new_tokens_cap",
             "pages_cap",
             "batch_questions",
+            "max_file_mb",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -390,8 +435,9 @@ class Settings:
         for name in ("page_deadline", "phase_deadline"):
             if getattr(self, name) <= 0:
                 raise ConfigError(_bad(SPEC_BY_NAME[name], getattr(self, name), "seconds above 0"))
-        if self.rate_limit < 0:
-            raise ConfigError(_bad(SPEC_BY_NAME["rate_limit"], self.rate_limit, "0 or more"))
+        for name in ("rate_limit", "vote_limit", "client_queue", "store_max_mb"):
+            if getattr(self, name) < 0:
+                raise ConfigError(_bad(SPEC_BY_NAME[name], getattr(self, name), "0 or more"))
         if self.proxy_hops < -1:
             raise ConfigError(_bad(SPEC_BY_NAME["proxy_hops"], self.proxy_hops, "-1 or more"))
         if self.temperature < 0 or self.temperature > 2:

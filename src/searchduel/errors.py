@@ -18,9 +18,12 @@
     │   └── BackendBusy        the shared model's queue is full
     ├── StoreError             the comparison store cannot read or write (names the file)
     │   ├── StoreDisabled      storing is turned off (--store off): nothing kept, no votes
+    │   ├── StoreFull          the store reached its size cap or the disk its reserve
     │   ├── ComparisonNotFound no stored comparison has this id
     │   │   └── MalformedId    the id cannot be one of ours (wrong length or characters)
     │   ├── InvalidVote        a vote's choice, side or reason is not one we accept
+    │   │   └── VoteRefused    this voter may not vote on this comparison (not shown it,
+    │   │                      search was off, over the address's vote limit)
     │   └── DuplicateVote      this session has already voted on this comparison
     └── Cancelled              a stop request ended the work
 
@@ -180,8 +183,22 @@ class MalformedId(ComparisonNotFound):
     """The id cannot be one the store made (wrong length or characters)."""
 
 
+class StoreFull(StoreError):
+    """The store is at its size cap (--store-max-mb), or the disk at its free-space reserve:
+    nothing new is kept until an operator makes room."""
+
+
 class InvalidVote(StoreError, ValueError):
     """A vote's choice, side shown or reason is not one the store accepts."""
+
+
+class VoteRefused(InvalidVote):
+    """The server's rules refuse this vote; `reason` is the key counted in the store's
+    refusals ("not_shown", "search_off", "rate_limited", "duplicate")."""
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason
 
 
 class DuplicateVote(StoreError):

@@ -29,6 +29,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from .errors import RateLimited
 
@@ -77,8 +78,9 @@ class RateLimiter:
         self._starts: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def check(self, key: str) -> None:
-        """Record a start for `key`, or raise RateLimited saying how long to wait."""
+    def check(self, key: str, what: str = "questions") -> None:
+        """Record a start for `key`, or raise RateLimited saying how long to wait (`what` is
+        counted: "questions", "votes")."""
         if self.limit <= 0:
             return
         now = self._clock()
@@ -92,8 +94,8 @@ class RateLimiter:
             if len(starts) >= self.limit:
                 wait = math.ceil(starts[0] + self.window_s - now)
                 raise RateLimited(
-                    f"Too many questions from your address: at most {self.limit} a minute. "
-                    f"Try again in {wait} s.",
+                    f"Too many {what} from your address: at most {self.limit} "
+                    f"{_per(self.window_s)}. Try again in {_wait(wait)}.",
                     retry_after=wait,
                 )
             starts.append(now)
@@ -102,3 +104,25 @@ class RateLimiter:
 
     def __len__(self) -> int:
         return len(self._starts)
+
+
+def _per(window_s: float) -> str:
+    if window_s == 60:
+        return "a minute"
+    if window_s == 3600:
+        return "an hour"
+    return f"in {window_s:g} s"
+
+
+def _wait(seconds: int) -> str:
+    return f"{seconds} s" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
+
+
+def request_address(request: Any, hops: int) -> str:
+    """The client address of a Gradio/Starlette request (see client_address); "local" when
+    there is no request (a call from this process)."""
+    if request is None:
+        return "local"
+    client = getattr(request, "client", None)
+    peer = getattr(client, "host", None) or "local"
+    return client_address(dict(getattr(request, "headers", None) or {}), peer, hops)

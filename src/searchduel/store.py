@@ -30,6 +30,13 @@ Decisions, in one place:
   each step in its own transaction, on open. A file from a newer version is refused as is.
 - Storing off (`--store false`): nothing is opened or written, reads see an empty store, and
   a vote raises StoreDisabled, so the page can say why there are no vote buttons.
+- Bounded: a new comparison is refused (StoreFull) once the file reaches `--store-max-mb` or
+  the disk has less than STORE_DISK_RESERVE_MB free; votes are small and held to a rate per
+  address by the page, so they are not refused for size. Votes the page refused are counted
+  by reason (`vote_refusals`), nothing else kept of them.
+- A record is public to anyone holding its link: its settings snapshot leaves out the
+  server's addresses, paths (kept as their last part) and secrets (_PRIVATE), and `as_dict`
+  strips them from rows written before that rule.
 - The search column's context is kept verbatim (the packed sources block), with the
   numbered sources and the page trace: a permalink shows exactly what was judged. Grounding
   figures are kept as the judge made them (opaque JSON).
@@ -44,6 +51,7 @@ import io
 import json
 import re
 import secrets
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -53,7 +61,13 @@ from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
 from . import __version__
-from .config import MAX_VOTE_REASON_CHARS, SPECS, STORE_BUSY_TIMEOUT_S, Settings
+from .config import (
+    MAX_VOTE_REASON_CHARS,
+    SPECS,
+    STORE_BUSY_TIMEOUT_S,
+    STORE_DISK_RESERVE_MB,
+    Settings,
+)
 from .errors import (
     ComparisonNotFound,
     DuplicateVote,
@@ -61,6 +75,7 @@ from .errors import (
     MalformedId,
     StoreDisabled,
     StoreError,
+    StoreFull,
 )
 from .types import Event
 
@@ -70,6 +85,23 @@ VOTE_CHOICES = ("search", "plain", "tie", "both_bad")
 COLUMNS = ("plain", "search")
 # Settings that say nothing about how the answers were made (or are secret): not snapshotted.
 _NOT_SNAPSHOTTED = {"host", "port", "data_dir", "store", "queue_size", "blind"}
+# The server's own addresses, paths and secrets: never in a record, a download or an export
+# (a record is public to anyone holding its link). Local paths among the kept settings are
+# kept as their last part (`public_name`).
+_PRIVATE = {
+    "base_url",
+    "searxng_url",
+    "ddg_url",
+    "allow_address",
+    "admin_token",
+    "api_key",
+    "history_secret",
+    "session_salt",
+    "data_dir",
+    "host",
+    "port",
+}
+_PATHS = ("model", "tokenizer", "corpus")
 
 # MIGRATIONS[i] takes the file from schema version i to i + 1. Append; never edit a step.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -124,6 +156,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "(id, model, provider, plain_chars, search_chars, prompt)",
     ),
 )
+MIGRATIONS += (
+    # 3: the votes the server refused, counted by reason (no session, no address: only how
+    # many and why), so the Results can say what was turned away.
+    (
+        """CREATE TABLE vote_refusals (
+            reason TEXT PRIMARY KEY,
+            count INTEGER NOT NULL DEFAULT 0
+        )""",
+    ),
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -162,7 +204,12 @@ class Comparison:
     created: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record as shown, downloaded and exported: the server's addresses, paths and
+        secrets left out, also from rows stored before they were (see _PRIVATE)."""
+        out = asdict(self)
+        out["model"] = public_name(out["model"])
+        out["settings"] = public_settings(out["settings"])
+        return out
 
 
 class VoteRow(NamedTuple):
@@ -207,13 +254,32 @@ def now() -> str:
 
 
 def settings_snapshot(settings: Settings) -> dict[str, Any]:
-    """The settings that shaped the answers; secrets and serving details left out."""
+    """The settings that shaped the answers; secrets, serving details, the server's addresses
+    and paths left out."""
     out: dict[str, Any] = {}
     for spec in SPECS:
         if spec.secret or spec.name in _NOT_SNAPSHOTTED:
             continue
         value = getattr(settings, spec.name)
         out[spec.name] = list(value) if isinstance(value, tuple) else value
+    return public_settings(out)
+
+
+def public_name(value: Any) -> Any:
+    """A local path as its last part (a folder's or file's name); a hub id as it is."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value.startswith(("/", "~", ".")) or "\\" in value or value.count("/") > 1:
+        return Path(value.replace("\\", "/")).name or value
+    return value
+
+
+def public_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`settings` without _PRIVATE keys, paths as their last part."""
+    out = {k: v for k, v in (settings or {}).items() if k not in _PRIVATE}
+    for key in _PATHS:
+        if key in out:
+            out[key] = public_name(out[key])
     return out
 
 
@@ -265,7 +331,7 @@ def comparison_from_summary(
         prompt=summary["prompt"],
         plain_answer=plain.get("answer") or "",
         search_answer=search.get("answer") or "",
-        model=settings.model,
+        model=public_name(settings.model),
         backend=settings.backend,
         provider=search.get("provider") or "",
         seed=settings.seed,
@@ -305,9 +371,21 @@ class Store:
     Safe to share between threads. Open with `Store.from_settings(settings)`.
     """
 
-    def __init__(self, path: str | Path | None, *, salt: str = "", create: bool = True):
-        """`create=False` refuses a file that is not there yet (readers: results, export)."""
+    def __init__(
+        self,
+        path: str | Path | None,
+        *,
+        salt: str = "",
+        create: bool = True,
+        max_mb: int = 0,
+        disk_reserve_mb: int = STORE_DISK_RESERVE_MB,
+    ):
+        """`create=False` refuses a file that is not there yet (readers: results, export).
+        `max_mb` > 0 caps the file's size; new comparisons are refused (StoreFull) past it or
+        when the disk has less than `disk_reserve_mb` free."""
         self.path = Path(path) if path is not None else None
+        self.max_bytes = max_mb * 1_000_000
+        self.reserve_bytes = disk_reserve_mb * 1_000_000
         self._salt_setting = salt
         self._salt = b""
         self._local = threading.local()
@@ -328,7 +406,12 @@ class Store:
         """The store the settings name (`--data-dir`, `--store`, `SEARCHDUEL_SESSION_SALT`)."""
         if not settings.store:
             return cls(None)
-        return cls(settings.store_path, salt=settings.session_salt, create=create)
+        return cls(
+            settings.store_path,
+            salt=settings.session_salt,
+            create=create,
+            max_mb=settings.store_max_mb,
+        )
 
     @property
     def enabled(self) -> bool:
@@ -421,6 +504,7 @@ class Store:
             comparison, id=comparison.id or new_id(), created=comparison.created or now()
         )
         check_id(record.id)
+        self.check_room()
         row = _comparison_row(record)
         row["session_hash"] = self.session_hash(session) if session else None
         names = ", ".join(row)
@@ -428,6 +512,37 @@ class Store:
         with self._errors("store a comparison"), self._write() as conn:
             conn.execute(f"INSERT INTO comparisons ({names}) VALUES ({marks})", tuple(row.values()))
         return record.id
+
+    def size_bytes(self) -> int:
+        """The file's size with its write-ahead log."""
+        if self.path is None:
+            return 0
+        total = 0
+        for part in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                total += part.stat().st_size
+            except OSError:
+                pass
+        return total
+
+    def check_room(self) -> None:
+        """StoreFull when the file is at its cap or the disk at its reserve."""
+        if self.path is None:
+            return
+        if self.max_bytes and self.size_bytes() >= self.max_bytes:
+            raise StoreFull(
+                f"the store is full ({self.size_bytes() / 1e6:,.0f} MB of "
+                f"{self.max_bytes / 1e6:,.0f} MB): new comparisons are not kept"
+            )
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError:
+            return
+        if free < self.reserve_bytes:
+            raise StoreFull(
+                f"the disk holding the store is nearly full ({free / 1e6:,.0f} MB free): "
+                "new comparisons are not kept"
+            )
 
     def set_grounding(self, comparison_id: str, grounding: Any) -> None:
         """Attach the judge's figures to a stored comparison (they come after both answers)."""
@@ -518,6 +633,25 @@ class Store:
                     ) from None
                 return vote
         raise _not_found(comparison_id)
+
+    def count_refusal(self, reason: str) -> None:
+        """Count one vote the server refused, by reason (nothing else is kept of it)."""
+        if not self.enabled:
+            return
+        with self._errors("count a refused vote"), self._write() as conn:
+            conn.execute(
+                "INSERT INTO vote_refusals (reason, count) VALUES (?, 1) "
+                "ON CONFLICT(reason) DO UPDATE SET count = count + 1",
+                (reason[:40],),
+            )
+
+    def refusals(self) -> dict[str, int]:
+        """How many votes were refused, by reason."""
+        if not self.enabled:
+            return {}
+        with self._errors("read refused votes"):
+            rows = self._conn().execute("SELECT reason, count FROM vote_refusals").fetchall()
+        return {reason: count for reason, count in rows}
 
     def has_voted(self, comparison_id: str, session: str) -> bool:
         """Whether this session has voted on this comparison."""
