@@ -12,6 +12,7 @@ from searchduel.config import DEFAULT_CORPUS, Settings
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 PHI3_TOKENIZER = SHARED_DATA / "phi3-tokenizer"
+ADMIN_TOKEN = "operator-token-for-tests"  # `app_url`'s --admin-token
 
 
 def require_shared(path: Path) -> Path:
@@ -88,6 +89,8 @@ def app_url(tiny_model_dir: Path, app_data_dir: Path):
         "SEARCHDUEL_DATA_DIR": str(app_data_dir),
         "GRADIO_ANALYTICS_ENABLED": "False",
         "SEARCHDUEL_RATE_LIMIT": "0",  # the tests ask far more than a visitor would
+        "SEARCHDUEL_VOTE_LIMIT": "0",
+        "SEARCHDUEL_ADMIN_TOKEN": ADMIN_TOKEN,
         "PYTHONUNBUFFERED": "1",
     }
     cmd = [

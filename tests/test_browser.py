@@ -85,7 +85,8 @@ def watch_runs(page) -> None:
             };
             const snap = () => {
                 const ask = document.querySelector('#ask');
-                if (!ask || !ask.innerText.includes('Running')) return;
+                // the running state: a re-render may change the text and the attribute apart
+                if (!ask || !ask.disabled || !ask.innerText.includes('Running')) return;
                 if (window.__during.length > 5000) return;
                 window.__during.push({ask: ask.disabled, stop: dis('#stop'),
                     votes: ['#vote-left', '#vote-right', '#vote-tie', '#vote-bad'].map(dis)});

@@ -34,7 +34,7 @@ def test_model_text_cannot_inject_html_or_images():
 def test_each_citation_links_to_its_source_with_title_and_address():
     out = answer_markdown("Skagway [1] and Juneau [2], not [7].", SOURCES, "/srv/corpus")
     assert '[[1]](https://example.org/skagway "Skagway guide — https://example.org/skagway")' in out
-    assert "[[2]](/gradio_api/file=/srv/corpus/juneau-alaska.md" in out
+    assert "[[2]](/corpus/juneau-alaska.md" in out and "/srv/" not in out
     assert "corpus://juneau-alaska.md" in out, "the hover names the source's own address"
     assert "[7?]" in out
     assert corpus_href("https://a.b/c", "/srv") == "https://a.b/c"
@@ -43,7 +43,7 @@ def test_each_citation_links_to_its_source_with_title_and_address():
 def test_sources_show_site_and_title():
     out = sources_markdown(SOURCES, "/srv/corpus")
     assert "1. **example.org** · [Skagway guide](https://example.org/skagway" in out
-    assert "2. **offline corpus** · [Juneau](/gradio_api/file=/srv/corpus/juneau-alaska.md" in out
+    assert "2. **offline corpus** · [Juneau](/corpus/juneau-alaska.md" in out
 
 
 def test_stage_words_name_the_real_provider():

@@ -43,7 +43,18 @@ def test_history_keeps_the_newest_first_once_each_and_at_most_the_limit():
     assert len(ids) == HISTORY_ITEMS and ids[0] == "id10" and ids.count("id10") == 1
     assert ids[1] == f"id{HISTORY_ITEMS + 4}"
     assert state["visitor"] == "v1", "the visitor id is kept"
-    assert remember(None, "x", "p") == {"items": [{"id": "x", "prompt": "p"}]}
+    (entry,) = remember(None, "x", "p")["items"]
+    assert entry["id"] == "x" and entry["prompt"] == "p" and entry["at"].endswith(" UTC")
+    assert "mode" not in entry and remember(None, "x", "p", "blind")["items"][0]["mode"] == "blind"
+
+
+def test_history_labels_say_when_and_how_so_two_runs_of_a_prompt_tell_apart():
+    state = remember(remember(None, "a", "Same prompt"), "b", "Same prompt", "blind")
+    (newest, _b), (older, _a) = history_choices(state)
+    assert newest != older and newest.split(" · ")[1] == "blind"
+    assert newest.endswith("Same prompt") and " UTC · " in older
+    hostile = {"items": [{"id": "x", "prompt": "p", "at": ["not", "text"]}, "junk", None]}
+    assert [v for _l, v in history_choices(hostile)] == ["x"], "a client's junk is skipped"
 
 
 def test_history_labels_are_one_short_line():
@@ -113,16 +124,25 @@ def test_the_page_with_storing_off_says_so_and_offers_no_votes(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_the_page_keeps_history_under_a_fixed_key_with_the_configured_secret(tmp_path):
+def test_the_page_keeps_history_under_a_fixed_key_and_no_secret_in_its_config(tmp_path):
+    """Gradio puts a BrowserState's key in /config: the operator's secret (and the admin
+    token) must not be it, nor anywhere else in the page's config."""
+    import json
+
     import gradio as gr
 
     from searchduel.config import HISTORY_STORAGE_KEY
     from searchduel.loader import BackendLoader
     from searchduel.ui import build
 
-    settings = Settings(data_dir=str(tmp_path), history_secret="s3cret")
+    settings = Settings(data_dir=str(tmp_path), history_secret="s3cret", admin_token="t0ken")
     demo = build(BackendLoader(settings), settings)
     (state,) = [b for b in demo.blocks.values() if isinstance(b, gr.BrowserState)]
-    assert state.storage_key == HISTORY_STORAGE_KEY and state.secret == "s3cret"
+    assert state.storage_key == HISTORY_STORAGE_KEY
+    config = json.dumps(demo.config, default=str)
+    assert "s3cret" not in config and "t0ken" not in config
+    again = build(BackendLoader(settings), settings)
+    (kept,) = [b for b in again.blocks.values() if isinstance(b, gr.BrowserState)]
+    assert kept.secret == state.secret, "the list stays readable across restarts"
     assert _component(demo, "blind")["value"] is False, "not blind unless the Space says so"
     assert _component(demo, "results") is not None and _component(demo, "history") is not None

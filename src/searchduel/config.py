@@ -95,6 +95,9 @@ STORE_DISK_RESERVE_MB = 200
 # Temporary files the page makes for a visitor (Download JSON, exports, batch reports) are
 # removed this long after they were written: long enough to click a download link.
 TEMP_FILE_TTL_S = 600.0
+# Where the page serves the offline corpus's documents (as text; ui/files.py), by their name
+# relative to the corpus folder: links carry no server path.
+CORPUS_ROUTE = "/corpus/"
 # glibc malloc arenas (memory.py): each allocating thread may otherwise get its own, never
 # returned; 2 is the usual cap for threaded Python servers (bench load measures the effect).
 MALLOC_ARENAS = 2

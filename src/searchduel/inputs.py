@@ -10,7 +10,8 @@ The browser, the API (`/compare`), the CLI and the benchmarks all reach the mode
 same limits as the page.
 
 Decisions, in one place:
-- Empty or whitespace-only prompts are refused ("Type a question first.").
+- Empty prompts, and prompts of only spaces or invisible characters (zero-width spaces,
+  joiners, format characters), are refused ("Type a question first.").
 - NUL, the other C0/C1 control characters (tab and newline kept; CR and CRLF become newline)
   and lone surrogates are *stripped*, not refused: they are invisible, carry no meaning for
   the model, and arrive innocently in text pasted from PDFs and terminals. Refusing would lose
@@ -62,6 +63,10 @@ _MARKERS = re.compile(
 # Characters stripped from prompts: C0 controls but tab and newline, DEL, C1 controls.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
+# Characters that print nothing though Python calls them printable (zero-width spaces and
+# joiners, word joiner, the BOM, the Hangul fillers, braille blank): a prompt of only these
+# is as empty as one of spaces.
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u115f\u1160\u3164\uffa0\u2800")
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,7 @@ def clean_prompt(text: Any, max_chars: int) -> str:
         raise InvalidInput("The question must be text.", field="prompt")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _SURROGATE.sub("", _CONTROL.sub("", text)).strip()
-    if not text:
+    if not any(c.isprintable() and not c.isspace() and c not in _INVISIBLE for c in text):
         raise InvalidInput("Type a question first.", field="prompt")
     if len(text) > max_chars:
         raise InvalidInput(

@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ..config import CORPUS_ROUTE
 from ..types import Source
 from .markdown import link_title, markdown_href, plain_text, safe_markdown
 
@@ -83,10 +84,10 @@ def site_of(url: str) -> str:
 
 
 def corpus_href(url: str, corpus_root: str | None) -> str:
-    """A browser address for a source: web URLs as they are, corpus:// through the app."""
+    """A browser address for a source: web URLs as they are, corpus:// documents through the
+    app's corpus route by their name in the corpus (when the app serves a corpus)."""
     if url.startswith("corpus://") and corpus_root:
-        rel = url[len("corpus://") :]
-        return "/gradio_api/file=" + quote(f"{corpus_root.rstrip('/')}/{rel}")
+        return CORPUS_ROUTE + quote(url[len("corpus://") :].lstrip("/"))
     return url
 
 

@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..types import Source
-from .events import provider_label, stats_line
-from .markdown import plain_text
+from .events import answer_markdown, provider_label, stats_line
+from .grounding import grounded_markdown, no_sources_note
+from .markdown import plain_text, safe_markdown
 
 
 def record_sources(record: Mapping[str, Any]) -> list[Source]:
@@ -152,3 +153,38 @@ def comparison_markdown(record: Mapping[str, Any], link: str = "") -> str:
     if line:
         out += ["", line]
     return "\n".join(out) + "\n"
+
+
+def record_answer_markdown(
+    record: Mapping[str, Any], column: str, corpus_root: str | None = None
+) -> str:
+    """One column of a stored comparison as the live page showed it when both answers had
+    ended: tinted by the judge where it was judged, [n] linked in the search column."""
+    if column == "search" and record_search_off(record):
+        body = "ℹ️ *Search was off for this comparison.*"
+    else:
+        answer = record.get(f"{column}_answer") or ""
+        sources = record_sources(record) if column == "search" else None
+        grounding = record.get("grounding")
+        judged = grounding.get(column) if isinstance(grounding, Mapping) else None
+        if isinstance(judged, Mapping) and "sentences" in judged and "summary" in judged:
+            body = grounded_markdown(answer, dict(judged), column, sources, corpus_root)
+        elif sources is not None:
+            body = answer_markdown(answer, sources, corpus_root)
+        else:
+            body = safe_markdown(answer)
+            if answer and not record.get("sources"):
+                body += no_sources_note()
+    error = record_error(record, column)
+    if error:
+        body = (body + "\n\n" if body else "") + f"> ⚠️ **{error}**"
+    return body
+
+
+def record_given_markdown(record: Mapping[str, Any], column: str) -> str:
+    """A column's "What the model was given" fold-out for a stored comparison."""
+    if column != "search":
+        return "*Stored comparisons keep the sources block, not the whole prompt.*"
+    if record_search_off(record):
+        return "*Nothing was sent: search is off.*"
+    return record_context_markdown(record)

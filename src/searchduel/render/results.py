@@ -199,3 +199,24 @@ def length_bias_figure(s: dict[str, Any]) -> Any:
 
 def _short(name: str, width: int = 28) -> str:
     return name if len(name) <= width else "…" + name[-(width - 1) :]
+
+
+REFUSAL_WORDS = {
+    "duplicate": "already voted",
+    "rate_limited": "over the address's vote limit",
+    "not_shown": "not shown the comparison",
+    "search_off": "search was off",
+}
+
+
+def refusals_markdown(refusals: dict[str, int]) -> str:
+    """One line: how many votes the server refused, and why (ballot.py's reasons)."""
+    total = sum(refusals.values())
+    if not total:
+        return ""
+    parts = [
+        f"{REFUSAL_WORDS.get(reason, reason)} {count}"
+        for reason, count in sorted(refusals.items(), key=lambda kv: -kv[1])
+    ]
+    noun = "vote" if total == 1 else "votes"
+    return f"*{total} {noun} refused: {', '.join(parts)}.*"

@@ -44,18 +44,22 @@ import gradio as gr
 
 from ..config import ASSETS_DIR, COMPARE_CONCURRENCY, Settings
 from ..errors import InvalidInput, RateLimited, StoreError
-from ..limits import RateLimiter, client_address, proxy_hops
+from ..inputs import check_request
+from ..limits import RateLimiter, proxy_hops, request_address
 from ..loader import BackendLoader
 from ..render.live import OUTPUTS, LiveView, blind_outputs
 from ..store import COLUMNS, Store, comparison_from_events
 from ..types import Event, RunOptions
 from .history import history_choices, remember
-from .votes import VOTE_ASK_BLIND, VOTE_LATER, Screen, VoteBar, vote_labels
+from .votes import NO_VOTE_SEARCH_OFF, VOTE_ASK_BLIND, VOTE_LATER, Screen, VoteBar, vote_labels
 
 PROVIDER_CHOICES = ["auto", "duckduckgo", "searxng", "local", "off"]
 PLACEHOLDER = "Ask something a search would help with…  (Enter to ask, Shift+Enter: new line)"
 ASK, RUNNING = "Ask", "Running…"
 BUSY = "A comparison is already running: wait for it, or press Stop."
+# Sessions with a comparison accepted or running at once: a few times what the queue can hold
+# (COMPARE_CONCURRENCY running + QUEUE_SIZE waiting); past it the oldest stale entries go.
+MAX_RUNS = 1000
 log = logging.getLogger(__name__)
 
 
@@ -85,18 +89,39 @@ class Run:
 
 
 class Runs:
-    """Which comparison each browser session is running; the only state runs share."""
+    """Which comparison each browser session is running; the only state runs share.
 
-    def __init__(self) -> None:
+    An entry lives from lock to unlock (the page) or for the length of the call (the API);
+    at most MAX_RUNS at once, the finished and the never-started ones dropped first, so
+    sessions that lock and vanish cannot grow it."""
+
+    def __init__(self, max_runs: int = MAX_RUNS) -> None:
         self._lock = threading.Lock()
         self._runs: dict[str, Run] = {}
+        self.max_runs = max_runs
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def busy(self, key: str) -> bool:
+        with self._lock:
+            current = self._runs.get(key)
+            return current is not None and not current.done
 
     def accept(self, key: str) -> Run | None:
-        """A new run for `key`, or None while another of its runs is going."""
+        """A new run for `key`, or None while another of its runs is going (or the table is
+        full of running ones)."""
         with self._lock:
             current = self._runs.get(key)
             if current is not None and not current.done:
                 return None
+            if key not in self._runs and len(self._runs) >= self.max_runs:
+                for stale in [k for k, r in self._runs.items() if r.done or not r.started]:
+                    del self._runs[stale]
+                    if len(self._runs) < self.max_runs:
+                        break
+                else:
+                    return None
             run = self._runs[key] = Run(uuid.uuid4().hex)
             return run
 
@@ -120,6 +145,12 @@ class Runs:
             self._runs.pop(key, None)
         return True, run if run is not None and run.run_id == run_id else None
 
+    def forget(self, key: str, run: Run) -> None:
+        """Drop `run` (an API call's, which has no unlock) if it is still `key`'s entry."""
+        with self._lock:
+            if self._runs.get(key) is run:
+                del self._runs[key]
+
     def stop(self, key: str) -> None:
         with self._lock:
             run = self._runs.get(key)
@@ -128,8 +159,23 @@ class Runs:
 
 
 @dataclass
+class SearchParts:
+    """What belongs to the column that searched: where its sources came from, the sources,
+    the trace. Each column has a set; the one under the searching column is shown."""
+
+    notice: gr.Markdown
+    sources: gr.Markdown
+    trace_fold: gr.Accordion
+    trace: gr.Markdown
+
+    def all(self) -> list[Any]:
+        return [self.notice, self.sources, self.trace_fold, self.trace]
+
+
+@dataclass
 class Columns:
-    """The two columns and what sits under them. The left one keeps the "plain" ids."""
+    """The two columns and what sits under them. The left one keeps the "plain" ids, the
+    right one the "search" ids, whatever they show; each has a set of SearchParts."""
 
     title_left: gr.Markdown
     title_right: gr.Markdown
@@ -137,19 +183,60 @@ class Columns:
     stats_plain: gr.Markdown
     given_plain: gr.Markdown
     given_plain_fold: gr.Accordion
-    notice: gr.Markdown
     answer_search: gr.Markdown
     stats_search: gr.Markdown
     given_search: gr.Markdown
     given_search_fold: gr.Accordion
-    sources: gr.Markdown
-    trace: gr.Markdown
-    trace_fold: gr.Accordion
     grounding: gr.Markdown
+    left: SearchParts
+    right: SearchParts
+
+    # the live view streams into the right column's parts (render.live.OUTPUTS names)
+    @property
+    def notice(self) -> gr.Markdown:
+        return self.right.notice
+
+    @property
+    def sources(self) -> gr.Markdown:
+        return self.right.sources
+
+    @property
+    def trace(self) -> gr.Markdown:
+        return self.right.trace
+
+    @property
+    def trace_fold(self) -> gr.Accordion:
+        return self.right.trace_fold
 
     def live(self) -> list[gr.Markdown]:
         """The outputs a running comparison streams into, in render.live.OUTPUTS order."""
         return [getattr(self, name) for name in OUTPUTS]
+
+    def search_parts(self, side: str) -> list[Any]:
+        return (self.left if side == "left" else self.right).all()
+
+    def place_search_parts(self, side: str, *, visible: bool) -> dict[Any, Any]:
+        """The search parts under `side` shown (or hidden), the other side's hidden and empty."""
+        shown, hidden = (self.left, self.right) if side == "left" else (self.right, self.left)
+        return {
+            shown.notice: gr.update(visible=visible),
+            shown.trace_fold: gr.update(visible=visible),
+            shown.sources: gr.update(visible=visible),
+            hidden.notice: gr.update(value="", visible=False),
+            hidden.trace_fold: gr.update(visible=False),
+            hidden.sources: gr.update(value="", visible=False),
+            hidden.trace: "",
+        }
+
+    def fill_search_parts(
+        self, side: str, *, notice: str, sources: str, trace: str
+    ) -> dict[Any, Any]:
+        parts = self.left if side == "left" else self.right
+        return {
+            parts.notice: gr.update(value=notice, visible=True),
+            parts.sources: gr.update(value=sources, visible=True),
+            parts.trace: trace,
+        }
 
 
 @dataclass
@@ -209,14 +296,22 @@ def add_columns() -> Columns:
     with gr.Row(equal_height=False, elem_id="duel"):
         with gr.Column(elem_classes=["duel-column"], elem_id="column-plain"):
             title_left = gr.Markdown("### Search off", elem_id="title-left")
+            notice_left = gr.Markdown(
+                elem_id="search-notice-left", elem_classes=["stats"], visible=False
+            )
             answer_plain = gr.Markdown(elem_id="answer-plain", min_height=160)
             with gr.Row(elem_classes=["answer-foot"]):
                 stats_plain = gr.Markdown(elem_id="stats-plain", elem_classes=["stats"])
                 copy_button("copy-plain", "answer-plain")
+            sources_left = gr.Markdown(elem_id="sources-left", visible=False)
             with gr.Accordion(
                 "What the model was given", open=False, elem_id="prompt-plain"
             ) as given_plain_fold:
                 given_plain = gr.Markdown(elem_id="given-plain")
+            with gr.Accordion(
+                "Search trace", open=False, elem_id="trace-left", visible=False
+            ) as trace_fold_left:
+                trace_left = gr.Markdown(elem_id="trace-body-left", elem_classes=["trace-table"])
         with gr.Column(elem_classes=["duel-column"], elem_id="column-search"):
             title_right = gr.Markdown("### Search on", elem_id="title-right")
             notice = gr.Markdown(elem_id="search-notice", elem_classes=["stats"])
@@ -234,8 +329,9 @@ def add_columns() -> Columns:
     grounding = gr.Markdown(elem_id="grounding", elem_classes=["stats"])
     return Columns(
         title_left, title_right, answer_plain, stats_plain, given_plain, given_plain_fold,
-        notice, answer_search, stats_search, given_search, given_search_fold, sources, trace,
-        trace_fold, grounding,
+        answer_search, stats_search, given_search, given_search_fold, grounding,
+        left=SearchParts(notice_left, sources_left, trace_fold_left, trace_left),
+        right=SearchParts(notice, sources, trace_fold, trace),
     )  # fmt: skip
 
 
@@ -256,36 +352,46 @@ class Duel:
         settings: Settings,
         store: Store,
         store_note: str,
-        row: PromptRow,
-        columns: Columns,
-        bar: VoteBar,
+        parts: tuple[PromptRow, Columns, VoteBar],
         state: tuple[gr.State, gr.State, gr.BrowserState, gr.Radio],
         screen: Screen,
+        limiter: RateLimiter | None = None,
     ):
-        self.loader, self.settings, self.store = loader, settings, store
-        self.store_note, self.row, self.columns, self.bar = store_note, row, columns, bar
+        self.loader, self.settings, self.store, self.store_note = (
+            loader,
+            settings,
+            store,
+            store_note,
+        )
+        self.row, self.columns, self.bar = parts
         self.run_id, self.shown, self.history, self.history_list = state
         self.screen = screen
         self.runs = Runs()
         # comparisons one client address may start a minute (--rate-limit), page and API alike
-        self.limiter = RateLimiter(settings.rate_limit)
+        self.limiter = limiter or RateLimiter(settings.rate_limit)
         self.hops = proxy_hops(settings.proxy_hops)
         root = Path(settings.corpus).expanduser().resolve() if settings.corpus else None
         self.corpus_root = str(root) if root else ""
 
     # --- lock ─► compare ─► unlock -----------------------------------------------------------
 
-    def lock(self, prompt_text: str, blind_on: bool, provider: str, request: gr.Request) -> Any:
-        ask, cols = self.row.ask, self.columns
-        if self.loader.engine is None:
-            gr.Warning("The model is not ready yet.")
-            return {ask: gr.skip()}
-        if not (prompt_text or "").strip():
-            gr.Warning("Type a question first.")
-            return {ask: gr.skip()}
-        run = self.runs.accept(session_key(request))
+    def lock(
+        self,
+        prompt: str,
+        max_new_tokens: float,
+        temperature: float,
+        pages: float,
+        provider: str,
+        blind_on: bool,
+        request: gr.Request,
+    ) -> Any:
+        """Accept a run from the page, or refuse it with a notice and change nothing else."""
+        ask, cols, key = self.row.ask, self.columns, session_key(request)
+        options = _options(max_new_tokens, temperature, pages, provider)
+        refusal = self._refusal(prompt, options, request, busy=self.runs.busy(key))
+        run = self.runs.accept(key) if not refusal else None
         if run is None:
-            gr.Warning(BUSY)
+            gr.Warning(refusal or BUSY)
             return {ask: gr.skip()}
         is_blind = bool(blind_on) and self.store.enabled and provider != "off"
         left = secrets.choice(COLUMNS) if is_blind else "plain"
@@ -295,13 +401,17 @@ class Duel:
             ask: gr.update(value=RUNNING, interactive=False),
             self.row.stop: gr.update(interactive=True),
             self.run_id: run.run_id,
-            self.shown: {"id": "", "left": left, "blind": is_blind},
+            self.shown: {
+                "id": "",
+                "left": left,
+                "blind": is_blind,
+                "search_off": provider == "off",
+            },
             cols.title_left: "### A" if is_blind else "### Search off",
             cols.title_right: "### B" if is_blind else "### Search on",
             cols.given_plain_fold: gr.update(visible=not is_blind),
             cols.given_search_fold: gr.update(visible=not is_blind),
-            cols.trace_fold: gr.update(visible=not is_blind),
-            cols.notice: gr.update(visible=not is_blind),
+            **cols.place_search_parts("right", visible=not is_blind),
             cols.grounding: "",
             buttons[0]: gr.update(value=label_left, interactive=False),
             buttons[1]: gr.update(value=label_right, interactive=False),
@@ -310,6 +420,29 @@ class Duel:
             self.bar.status: self.store_note or VOTE_LATER,
             **self.screen.clear(),
         }
+
+    def _refusal(
+        self, prompt: str, options: RunOptions, request: gr.Request | None, *, busy: bool
+    ) -> str:
+        """Why a comparison may not start now ("" when it may): the model, the input, a run
+        of this browser still going, the client's rate (counted only when it may start)."""
+        engine = self.loader.engine
+        if engine is None:
+            snap = self.loader.snapshot()
+            if snap["state"] == "failed":
+                return snap.get("what", "The model could not be loaded.")
+            return "The model is not ready yet."
+        try:
+            check_request(prompt, options, engine.settings)
+        except InvalidInput as exc:
+            return str(exc)
+        if busy:
+            return BUSY
+        try:
+            self.limiter.check(request_address(request, self.hops))
+        except RateLimited as exc:
+            return str(exc)
+        return ""
 
     def compare(
         self,
@@ -322,32 +455,17 @@ class Duel:
         shown: Any = None,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> Iterator[tuple[str, ...]]:
-        """Both columns, streaming. From the page `run_id` is the run lock accepted; an API
-        call has none and is accepted here."""
+        """Both columns, streaming. From the page `run_id` is the run lock accepted (a
+        refused lock leaves none to start: nothing happens); an API call has none, and is
+        checked and accepted here."""
         skip = tuple(gr.skip() for _ in OUTPUTS)
-        api = not run_id
-        engine = self._engine(api=api)
-        if engine is None or not self._admit(prompt, request, api=api):
+        key, api = session_key(request), not run_id
+        options = _options(max_new_tokens, temperature, pages, provider)
+        run = self._api_run(prompt, options, request) if api else self.runs.start(key, run_id)
+        if run is None:
             yield skip
             return
-        key = session_key(request)
-        if api:  # one at a time per session
-            accepted = self.runs.accept(key)
-            if accepted is None:
-                gr.Warning(BUSY)
-                yield skip
-                return
-            run_id = accepted.run_id
-        run = self.runs.start(key, run_id)
-        if run is None:  # not the run lock accepted, or started already
-            yield skip
-            return
-        options = RunOptions(
-            max_new_tokens=int(max_new_tokens),
-            temperature=float(temperature),
-            pages=int(pages),
-            search=provider,
-        )
+        engine = self.loader.engine
         placement = shown if (not api and isinstance(shown, dict)) else {}
         is_blind, left = bool(placement.get("blind")), placement.get("left", "plain")
         view = LiveView(corpus_root=self.corpus_root)
@@ -371,35 +489,20 @@ class Duel:
         finally:
             run.stop.set()
             run.done = True
+            if api:
+                self.runs.forget(key, run)
 
-    def _engine(self, *, api: bool) -> Any:
-        """The ready engine, or None after a warning; an API call waits for the load."""
-        if self.loader.engine is None and api:
+    def _api_run(self, prompt: str, options: RunOptions, request: gr.Request | None) -> Run | None:
+        """An API call's run, accepted and started; an error its client sees when it may not
+        start. It waits for a model that is still loading."""
+        if self.loader.engine is None:
             self.loader.wait()
-        engine = self.loader.engine
-        if engine is None:
-            snap = self.loader.snapshot()
-            if snap["state"] == "failed":
-                raise gr.Error(snap.get("what", "The model could not be loaded."))
-            gr.Warning("The model is not ready yet.")
-        return engine
-
-    def _admit(self, prompt: str, request: gr.Request | None, *, api: bool) -> bool:
-        """A prompt to run and a client within its rate; else a warning (an error for the
-        API) and False."""
-        if not (prompt or "").strip():
-            gr.Warning("Type a question first.")
-            return False
-        peer = request.client.host if request is not None and request.client else "local"
-        headers = dict(request.headers) if request is not None else {}
-        try:
-            self.limiter.check(client_address(headers, peer, self.hops))
-        except RateLimited as exc:
-            if api:  # an API call: an error its client sees
-                raise gr.Error(str(exc)) from None
-            gr.Warning(str(exc))  # the page: a notice, and everything stays as it was
-            return False
-        return True
+        key = session_key(request)
+        refusal = self._refusal(prompt, options, request, busy=self.runs.busy(key))
+        run = self.runs.accept(key) if not refusal else None
+        if run is None:
+            raise gr.Error(refusal or BUSY)
+        return self.runs.start(key, run.run_id)
 
     def _store_run(self, question: str, events: list[Event], view: LiveView, ran: Settings) -> str:
         """Store a finished comparison (both columns ended, not stopped); its id or ""."""
@@ -415,28 +518,35 @@ class Duel:
             return ""
 
     def unlock(self, run_id: str, placement: Any, state: Any, request: gr.Request) -> Any:
+        """The run has ended: Ask back, and the comparison shown as stored (votes on), or a
+        note saying why it was not stored. A refused lock left no run: nothing changes."""
         ask = self.row.ask
         released, run = self.runs.release(session_key(request), run_id)
-        if not released:
-            return {ask: gr.skip()}  # another run of this browser is still going
+        if not released or run is None:
+            return {ask: gr.skip()}  # another run still going, or nothing was accepted
         out: dict[Any, Any] = {
             ask: gr.update(value=ASK, interactive=True),
             self.row.stop: gr.update(interactive=False),
         }
-        cid = run.comparison_id if run is not None else ""
+        cid = run.comparison_id
         if not cid:
             out[self.bar.status] = self.store_note or "*Not stored: the comparison did not finish.*"
             return out
         placement = dict(placement or {})
         placement.update(id=cid, prompt=run.prompt)
         out[self.shown] = placement
-        out.update(self.bar.enable(True))
-        new_state = remember(state, cid, run.prompt)
-        out[self.history] = new_state
-        out[self.history_list] = gr.update(choices=history_choices(new_state), value=None)
-        if placement.get("blind"):
+        if placement.get("search_off"):
+            out[self.bar.status] = NO_VOTE_SEARCH_OFF
+        else:
+            out.update(self.bar.enable(True))
+        if placement.get("blind"):  # no id reaches the browser before the vote
             out[self.bar.status] = VOTE_ASK_BLIND
             return out
+        new_state = remember(
+            state, cid, run.prompt, "search off" if placement.get("search_off") else ""
+        )
+        out[self.history] = new_state
+        out[self.history_list] = gr.update(choices=history_choices(new_state), value=None)
         try:  # never leave Ask stuck on "Running…" because the store hiccuped
             record = self.store.get(cid)
         except StoreError as exc:
@@ -458,16 +568,19 @@ class Duel:
         """Ask, the examples and Stop. `stored_outputs`: what show() and clear() update."""
         row, cols = self.row, self.columns
         inputs = [row.prompt, row.max_new, row.temperature, row.pages, row.provider]
+        search_parts = [*cols.search_parts("left"), *cols.search_parts("right")]
         unlock_outputs = [row.ask, row.stop, self.history, self.history_list, *stored_outputs]
         lock_outputs = [
             row.ask, row.stop, self.run_id, self.shown, cols.title_left, cols.title_right,
-            cols.given_plain_fold, cols.given_search_fold, cols.trace_fold, cols.notice,
+            cols.given_plain_fold, cols.given_search_fold, *search_parts,
             cols.grounding, *self.bar.buttons, self.bar.status, *self.screen.clear(),
         ]  # fmt: skip
+        # queued (without a concurrency limit: it is quick) so that a refusal can be a notice:
+        # Gradio sends gr.Warning only to events that run through its queue
         lock_io = {
-            "inputs": [row.prompt, row.blind, row.provider],
+            "inputs": [*inputs, row.blind],
             "outputs": list(dict.fromkeys(lock_outputs)),
-            "queue": False,
+            "concurrency_limit": None,
         }
 
         def chain(start: Any, api_name: str | bool) -> None:
@@ -493,3 +606,21 @@ class Duel:
             example = row.examples.load_input_event
             chain(example.then(self.lock, **lock_io, api_visibility="private"), False)
         row.stop.click(self.stop_now, inputs=None, outputs=None, api_name="stop", queue=False)
+
+
+def _options(max_new_tokens: Any, temperature: Any, pages: Any, provider: Any) -> RunOptions:
+    """A request's run options as the page or the API sent them; inputs.check_options says
+    what is wrong with them."""
+    return RunOptions(
+        max_new_tokens=_number(max_new_tokens, int),
+        temperature=_number(temperature, float),
+        pages=_number(pages, int),
+        search=provider,
+    )
+
+
+def _number(value: Any, kind: type) -> Any:
+    try:
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):
+        return value

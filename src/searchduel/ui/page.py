@@ -8,7 +8,7 @@ panel and the three tabs, put together from the parts in this package.
                      │         stored.RecordView / wire_history
                      ├─► Results: results.add_results_tab
                      └─► Batch: batch.add_batch_tab
-    launch_kwargs(settings) ─► demo.launch(...): theme, page.css, page.js, the corpus folder
+    server.launch_kwargs(settings) ─► demo.launch(...) (how the page is served)
 
 Decisions, in one place:
 
@@ -16,26 +16,29 @@ Decisions, in one place:
   loader every LOAD_POLL_S and shows the stage ("Downloading 1.2 of 7.6 GB…", "Loading the
   model into memory…"); Ask stays disabled until the model is ready; a failed load shows
   what failed and how to fix it, and the page keeps serving.
-- The page's CSS and JavaScript are files beside this one (page.css, page.js); page.js
-  also holds the small client-side actions (Enter asks, copy, share, the evidence panel).
+- The page's CSS and JavaScript are files beside this one (page.css, page.js, put in the page
+  by server.launch_kwargs); page.js also holds the small client-side actions (Enter asks,
+  copy, share, the evidence panel).
 - Only this package turns errors into gr.Error / gr.Warning; everything it shows comes from
   render/, in the engine's plain words.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from ..config import LOAD_POLL_S, Settings
+from ..ballot import Ballot, VoterTokens
+from ..config import LOAD_POLL_S, TEMP_FILE_TTL_S, Settings
 from ..engine import Engine
+from ..limits import RateLimiter, proxy_hops
 from ..loader import BackendLoader, ModelInfo
 from .batch import add_batch_tab
 from .duel import Duel, add_columns, add_prompt_row
 from .history import add_history_panel, add_history_state
 from .results import add_results_tab
+from .server import cap_client_queue
 from .stored import RecordView, add_tools, open_store, wire_history
 from .votes import Votes, add_vote_bar
 
@@ -44,9 +47,6 @@ INTRO = (
     "One prompt, the same model twice: **search off** answers alone, **search on** answers "
     "from pages it fetched. Watch what search adds, and check every claim against its sources."
 )
-HERE = Path(__file__).resolve().parent
-CSS_PATH = HERE / "page.css"
-JS_PATH = HERE / "page.js"
 TEST_MODEL_BANNER = (
     "**Test model with random weights: its answers are noise.** It is here to try the "
     "plumbing (search, sources, streaming, timings). For real answers start the app with the "
@@ -126,13 +126,17 @@ def wire_header(
 
 def build(app: BackendLoader | Engine, settings: Settings | None = None) -> gr.Blocks:
     """The page. `app` is a BackendLoader (loading or loaded) or a ready Engine; launch the
-    result with launch_kwargs()."""
+    result with server.launch_kwargs()."""
     loader = app if isinstance(app, BackendLoader) else BackendLoader.ready(app)
     settings = settings or loader.settings
     store, store_note = open_store(settings)
-    secret = settings.history_secret or store.derived_secret("history")
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
-        history = add_history_state(secret)
+    # the voter ids' key never leaves the server; the browser storage's key is public anyway
+    tokens = VoterTokens(settings.history_secret or store.derived_secret("voter"))
+    ballot = Ballot(store, tokens, settings.vote_limit)
+    limiter = RateLimiter(settings.rate_limit)  # comparisons per client address a minute
+    cache = (int(TEMP_FILE_TTL_S), int(TEMP_FILE_TTL_S))  # Gradio's copies of served files
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=cache) as demo:
+        history = add_history_state(store.derived_secret("browser-storage"))
         header = add_header(loader)
         history_list = add_history_panel()
         with gr.Tabs(elem_id="tabs"):
@@ -144,30 +148,18 @@ def build(app: BackendLoader | Engine, settings: Settings | None = None) -> gr.B
                 bar = add_vote_bar(store_note)
                 tools = add_tools()
             with gr.Tab("Results", id="results", elem_id="results") as results_tab:
-                add_results_tab(store, results_tab)
+                add_results_tab(store, results_tab, settings)
             with gr.Tab("Batch", id="batch"):
                 add_batch_tab(loader, settings)
-        view = RecordView(store, settings, columns, bar, tools, shown, note, row.prompt)
-        Votes(store, store_note, bar, view).wire(shown, history, view.outputs())
+        view = RecordView(store, settings, (columns, bar, tools), (shown, note, row.prompt), ballot)
+        hops = proxy_hops(settings.proxy_hops)
+        votes = Votes(store, store_note, bar, view, ballot, hops, (history, history_list))
+        votes.wire(shown, view.outputs())
         wire_history(demo, view, history, history_list)
         state = (run_id, shown, history, history_list)
-        duel = Duel(loader, settings, store, store_note, row, columns, bar, state, view)
+        duel = Duel(loader, settings, store, store_note, (row, columns, bar), state, view, limiter)
         duel.wire(view.outputs())
         wire_header(demo, loader, header, row.ask)
     demo.queue(max_size=settings.queue_size)
+    cap_client_queue(demo, settings)
     return demo
-
-
-def launch_kwargs(settings: Settings) -> dict[str, Any]:
-    """Arguments for demo.launch(): in Gradio 6 theme, css and head go here, not to Blocks().
-    The offline corpus folder is served so that its sources open in the browser."""
-    allowed = [str(Path(settings.corpus).expanduser().resolve())] if settings.corpus else []
-    return {
-        "server_name": settings.host,
-        "server_port": settings.port,
-        "theme": gr.themes.Soft(),
-        "css": CSS_PATH.read_text("utf-8"),
-        "head": f"<script>{JS_PATH.read_text('utf-8')}</script>",
-        "allowed_paths": allowed,
-        "show_error": True,
-    }

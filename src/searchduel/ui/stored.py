@@ -21,24 +21,23 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from ..ballot import Ballot
 from ..config import Settings
 from ..errors import ComparisonNotFound, StoreError
-from ..render.events import answer_markdown, search_notice, sources_markdown, trace_markdown
+from ..render.events import search_notice, sources_markdown, trace_markdown
 from ..render.live import column_title, other
-from ..render.markdown import safe_markdown
 from ..render.record import (
     comparison_markdown,
     grounding_line,
-    record_context_markdown,
+    record_answer_markdown,
     record_error,
+    record_given_markdown,
     record_search_off,
     record_sources,
     record_stats,
@@ -46,8 +45,9 @@ from ..render.record import (
 )
 from ..store import COLUMNS, Comparison, Store
 from .duel import Columns
+from .files import TempFolder
 from .history import history_choices
-from .votes import VOTE_ASK, VoteBar, visitor, vote_labels
+from .votes import NO_VOTE_SEARCH_OFF, VOTE_ASK, VoteBar, vote_labels, voter_of
 
 log = logging.getLogger(__name__)
 STORE_OFF_NOTE = (
@@ -105,32 +105,30 @@ def add_tools() -> Tools:
 
 
 class RecordView:
-    """Shows a stored comparison on the Duel tab's components."""
+    """Shows a stored comparison on the Duel tab's components (the Screen of votes.py)."""
 
     def __init__(
         self,
         store: Store,
         settings: Settings,
-        columns: Columns,
-        bar: VoteBar,
-        tools: Tools,
-        shown: gr.State,
-        note: gr.Markdown,
-        prompt: gr.Textbox,
+        parts: tuple[Columns, VoteBar, Tools],
+        state: tuple[gr.State, gr.Markdown, gr.Textbox],
+        ballot: Ballot,
     ):
-        self.store, self.columns, self.bar, self.tools = store, columns, bar, tools
-        self.shown, self.note, self.prompt = shown, note, prompt
+        self.store, self.ballot = store, ballot
+        self.columns, self.bar, self.tools = parts
+        self.shown, self.note, self.prompt = state
         root = Path(settings.corpus).expanduser().resolve() if settings.corpus else None
         self.corpus_root = str(root) if root else ""
-        self.downloads = Path(tempfile.mkdtemp(prefix="searchduel-json-"))
+        self.downloads = TempFolder("searchduel-json-")
 
     def outputs(self) -> list[Any]:
         """Every component show() updates."""
         c, t = self.columns, self.tools
         return [
             c.title_left, c.title_right, c.answer_plain, c.stats_plain, c.given_plain,
-            c.answer_search, c.stats_search, c.given_search, c.notice, c.sources, c.trace,
-            c.given_plain_fold, c.given_search_fold, c.trace_fold, c.grounding,
+            c.answer_search, c.stats_search, c.given_search, *c.search_parts("left"),
+            *c.search_parts("right"), c.given_plain_fold, c.given_search_fold, c.grounding,
             *self.bar.buttons, self.bar.status, self.shown, t.row, t.cid_box, t.md_box,
             t.download, self.note,
         ]  # fmt: skip
@@ -139,26 +137,6 @@ class RecordView:
         """No stored comparison on screen any more (a new one is starting)."""
         t = self.tools
         return {t.row: gr.update(visible=False), t.cid_box: "", t.md_box: "", self.note: ""}
-
-    def _answer(self, rec: dict[str, Any], column: str) -> str:
-        if column == "search" and record_search_off(rec):
-            body = "ℹ️ *Search was off for this comparison.*"
-        elif column == "search":
-            body = answer_markdown(rec["search_answer"], record_sources(rec), self.corpus_root)
-        else:
-            body = safe_markdown(rec[f"{column}_answer"])
-        error = record_error(rec, column)
-        if error:
-            body = (body + "\n\n" if body else "") + f"> ⚠️ **{error}**"
-        return body
-
-    @staticmethod
-    def _given(rec: dict[str, Any], column: str) -> str:
-        if column != "search":
-            return "*Stored comparisons keep the sources block, not the whole prompt.*"
-        if record_search_off(rec):
-            return "*Nothing was sent: search is off.*"
-        return record_context_markdown(rec)
 
     def show(
         self,
@@ -171,69 +149,83 @@ class RecordView:
         note: str = "",
     ) -> dict[Any, Any]:
         """{component: update} that put `record` on screen for the browser of `state` and
-        `request` (its vote, its permalink), `left` in the left column."""
+        `request` (its vote, its permalink), `left` in the left column. The sides are shown,
+        so this voter can no longer vote blind on it."""
         rec = record.as_dict()
         right, c = other(left), self.columns
+        voter = voter_of(self.ballot, state, request)
+        self.ballot.reveal(voter, record.id)
 
         def title(column: str, letter: str) -> str:
             prefix = f"{letter} · " if revealed_blind else ""
             return f"### {prefix}{column_title(column)}"
 
-        source_text = sources_markdown(record_sources(rec), self.corpus_root)
-        if source_text and left == "search":
-            source_text = (
-                "*These are the sources of the left answer (A), which searched.*\n\n" + source_text
-            )
+        searched = "left" if left == "search" else "right"
         errors = {
             column_title(col).lower(): record_error(rec, col)
             for col in COLUMNS
             if record_error(rec, col)
         }
-        json_path = self.downloads / f"searchduel-{record.id}.json"
-        json_path.write_text(json.dumps(rec, ensure_ascii=False, indent=1), "utf-8")
         base = link_base(request)
         link = f"{base}?c={record.id}" if base else ""
+        search_off = record_search_off(rec)
         return {
             c.title_left: title(left, "A"),
             c.title_right: title(right, "B"),
-            c.answer_plain: self._answer(rec, left),
+            c.answer_plain: record_answer_markdown(rec, left, self.corpus_root),
             c.stats_plain: record_stats(rec, left),
-            c.given_plain: self._given(rec, left),
-            c.answer_search: self._answer(rec, right),
+            c.given_plain: record_given_markdown(rec, left),
+            c.answer_search: record_answer_markdown(rec, right, self.corpus_root),
             c.stats_search: record_stats(rec, right),
-            c.given_search: self._given(rec, right),
-            c.notice: gr.update(
-                value=search_notice(record_trace(rec)) if right == "search" else "",
-                visible=right == "search",
+            c.given_search: record_given_markdown(rec, right),
+            **c.place_search_parts(searched, visible=True),
+            **c.fill_search_parts(
+                searched,
+                notice=search_notice(record_trace(rec)),
+                sources=sources_markdown(record_sources(rec), self.corpus_root),
+                trace=trace_markdown(record_trace(rec), errors),
             ),
-            c.sources: source_text,
-            c.trace: trace_markdown(record_trace(rec), errors),
             c.given_plain_fold: gr.update(visible=True),
             c.given_search_fold: gr.update(visible=True),
-            c.trace_fold: gr.update(visible=True),
             c.grounding: grounding_line(rec.get("grounding")),
-            **self._vote_bar(record.id, left, revealed_blind, visitor(state, request)),
-            self.shown: {"id": record.id, "left": left, "blind": False, "prompt": record.prompt},
+            **self._vote_bar(record.id, left, revealed_blind, voter, search_off),
+            self.shown: {
+                "id": record.id,
+                "left": left,
+                "blind": False,
+                "search_off": search_off,
+                "prompt": record.prompt,
+            },
             self.tools.row: gr.update(visible=True),
             self.tools.cid_box: record.id,
             self.tools.md_box: comparison_markdown(rec, link),
-            self.tools.download: gr.update(value=str(json_path)),
+            self.tools.download: gr.update(value=str(self._json(record.id, rec))),
             self.note: note,
         }
 
-    def _vote_bar(self, cid: str, left: str, revealed_blind: bool, who: str) -> dict[Any, Any]:
-        can_vote = self.store.enabled and not self.store.has_voted(cid, who)
+    def _json(self, cid: str, rec: dict[str, Any]) -> Path:
+        """The record as a file for Download JSON (removed after TEMP_FILE_TTL_S)."""
+        return self.downloads.write(
+            f"searchduel-{cid}.json", json.dumps(rec, ensure_ascii=False, indent=1)
+        )
+
+    def _vote_bar(
+        self, cid: str, left: str, revealed_blind: bool, voter: str, search_off: bool
+    ) -> dict[Any, Any]:
+        buttons, status = self.bar.buttons, self.bar.status
+        if search_off:
+            return {**self.bar.enable(False), status: NO_VOTE_SEARCH_OFF}
+        can_vote = self.store.enabled and not self.store.has_voted(cid, voter)
         label_left, label_right = vote_labels(left, False)
         if revealed_blind:
             label_left, label_right = "A is better", "B is better"
-        buttons = self.bar.buttons
         voted = self.store.enabled and not can_vote
         return {
             buttons[0]: gr.update(value=label_left, interactive=can_vote),
             buttons[1]: gr.update(value=label_right, interactive=can_vote),
             buttons[2]: gr.update(interactive=can_vote),
             buttons[3]: gr.update(interactive=can_vote),
-            self.bar.status: "You have voted on this comparison." if voted else VOTE_ASK,
+            status: "You have voted on this comparison." if voted else VOTE_ASK,
         }
 
     def open(
@@ -246,7 +238,7 @@ class RecordView:
         try:
             record = self.store.get(comparison_id)
         except (ComparisonNotFound, StoreError) as exc:
-            log.info("no comparison for %r: %s", comparison_id[:40], exc)
+            log.info("no comparison for %r: %s", str(comparison_id)[:40], exc)
             return {self.note: NOT_FOUND_NOTE}
         when = record.created[:16].replace("T", " ")
         out = self.show(
@@ -263,7 +255,7 @@ def wire_history(
     demo: gr.Blocks, view: RecordView, history: gr.BrowserState, history_list: gr.Radio
 ) -> None:
     """A history entry and a `?c=<id>` link open a stored comparison (its prompt in the box);
-    a browser without an id gets one on its first visit."""
+    a browser without a voter id the server signed gets one on its first visit."""
 
     def from_history(comparison_id: str | None, state: Any, request: gr.Request) -> Any:
         if not comparison_id:
@@ -275,8 +267,8 @@ def wire_history(
     def on_load(state: Any, request: gr.Request) -> Any:
         state = dict(state) if isinstance(state, dict) else {"items": []}
         out: dict[Any, Any] = {}
-        if not state.get("visitor"):
-            state["visitor"] = secrets.token_urlsafe(16)
+        if not view.ballot.tokens.verify(state.get("visitor")):  # one the server issued
+            state["visitor"] = view.ballot.tokens.issue()
             out[history] = state
         out[history_list] = gr.update(choices=history_choices(state), value=None)
         wanted = request.query_params.get("c") if request is not None else None
