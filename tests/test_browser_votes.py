@@ -109,6 +109,10 @@ def test_blind_mode_shows_a_and_b_without_sources_until_the_vote(blind_run, app_
     for fold in ("#trace", "#prompt-plain", "#prompt-search"):
         assert not page.locator(fold).is_visible(), f"{fold} would tell which side searched"
     assert not page.locator("#share").is_visible(), "no link before the vote"
+    held = page.evaluate("() => document.querySelector('#comparison-id textarea')?.value || ''")
+    assert held == "", "no id before the vote"
+    assert cid not in page.content(), "nothing on the page names the comparison yet"
+    assert PROMPT[:30] not in page.inner_text("#history"), "not in the history before the vote"
     assert (
         page.locator("#answer-plain a").count() == 0
         and page.locator("#answer-search a").count() == 0

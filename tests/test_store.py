@@ -398,3 +398,20 @@ def test_store_files_live_where_the_setting_says(tmp_path):
         s.save(RICH)
     assert (tmp_path / "nested" / "data" / "searchduel.sqlite3").is_file()
     assert Path(s.path) == settings.store_path
+
+
+def test_a_full_store_refuses_new_comparisons_politely_and_still_reads(tmp_path):
+    from searchduel.errors import StoreFull
+
+    with Store(tmp_path / "full.sqlite3", max_mb=1) as s:
+        kept = s.save(RICH)
+        big = replace(RICH, context="x" * 1_100_000)
+        s.save(big)  # the cap is checked before a write: this one still fits the check
+        with pytest.raises(StoreFull, match="full"):
+            s.save(RICH)
+        assert s.get(kept).prompt == RICH.prompt, "reads go on"
+    with (
+        Store(tmp_path / "reserve.sqlite3", disk_reserve_mb=10**9) as s,
+        pytest.raises(StoreFull, match="disk"),
+    ):
+        s.save(RICH)
