@@ -272,15 +272,20 @@ def add_prompt_row(settings: Settings, store_enabled: bool) -> PromptRow:
             container=False,
         )
     with gr.Accordion("Settings", open=False, elem_id="settings"), gr.Row():
+        # the sliders end at the server's caps: a value the server would lower is not offered
+        cap = settings.max_new_tokens_cap
         max_new = gr.Slider(
-            16, 2048, value=settings.max_new_tokens, step=16,
+            min(16, cap), cap, value=min(settings.max_new_tokens, cap), step=16,
             label="Max new tokens (each answer)", elem_id="max-new-tokens",
         )  # fmt: skip
         temperature = gr.Slider(
             0.0, 1.5, value=settings.temperature, step=0.05,
             label="Temperature (0 = greedy, same for both columns)",
         )  # fmt: skip
-        pages = gr.Slider(1, 10, value=settings.pages, step=1, label="Pages to read")
+        pages = gr.Slider(
+            1, settings.pages_cap, value=min(settings.pages, settings.pages_cap), step=1,
+            label="Pages to read", elem_id="pages",
+        )  # fmt: skip
         provider = gr.Dropdown(PROVIDER_CHOICES, value=settings.search, label="Search provider")
     examples = load_examples()
     block = (
@@ -314,7 +319,7 @@ def add_columns() -> Columns:
                 trace_left = gr.Markdown(elem_id="trace-body-left", elem_classes=["trace-table"])
         with gr.Column(elem_classes=["duel-column"], elem_id="column-search"):
             title_right = gr.Markdown("### Search on", elem_id="title-right")
-            notice = gr.Markdown(elem_id="search-notice", elem_classes=["stats"])
+            notice = gr.Markdown(elem_id="search-notice", elem_classes=["stats"], visible=False)
             answer_search = gr.Markdown(elem_id="answer-search", min_height=160)
             with gr.Row(elem_classes=["answer-foot"]):
                 stats_search = gr.Markdown(elem_id="stats-search", elem_classes=["stats"])
@@ -338,7 +343,8 @@ def add_columns() -> Columns:
 def copy_button(elem_id: str, target: str) -> gr.Button:
     """A Copy button for one answer (page.js copies its text, without the judge's glyphs)."""
     button = gr.Button("Copy", size="sm", elem_id=elem_id, scale=0, min_width=70)
-    button.click(None, js=f"() => searchDuel.copyAnswer('{target}')", api_visibility="private")
+    js = f"() => searchDuel.copyAnswer('{target}', '{elem_id}')"
+    button.click(None, js=js, api_visibility="private")
     return button
 
 
@@ -418,6 +424,7 @@ class Duel:
             buttons[2]: gr.update(interactive=False),
             buttons[3]: gr.update(interactive=False),
             self.bar.status: self.store_note or VOTE_LATER,
+            **self.bar.show(self.store.enabled and provider != "off"),
             **self.screen.clear(),
         }
 
@@ -573,7 +580,8 @@ class Duel:
         lock_outputs = [
             row.ask, row.stop, self.run_id, self.shown, cols.title_left, cols.title_right,
             cols.given_plain_fold, cols.given_search_fold, *search_parts,
-            cols.grounding, *self.bar.buttons, self.bar.status, *self.screen.clear(),
+            cols.grounding, *self.bar.buttons, self.bar.status, self.bar.group,
+            *self.screen.clear(),
         ]  # fmt: skip
         # queued (without a concurrency limit: it is quick) so that a refusal can be a notice:
         # Gradio sends gr.Warning only to events that run through its queue

@@ -51,25 +51,32 @@
 
 // The buttons that copy or share: Copy (one answer, without the judge's glyphs, which CSS
 // draws), Copy as Markdown and Share (stored.py fills the hidden fields they read).
+// Each says on its button that it worked ("Copied", "Link copied") or that it could not.
 window.searchDuel = {
-  copyAnswer(target) {
+  _copy(text, buttonId, done) {
+    const button = document.querySelector(`#${buttonId}`);
+    const say = (words) => {
+      if (!button) return;
+      clearTimeout(button._sdTimer);
+      if (!button._sdLabel) button._sdLabel = button.innerText;
+      button.innerText = words;
+      button._sdTimer = setTimeout(() => { button.innerText = button._sdLabel; }, 2000);
+    };
+    if (!text) return say("Nothing to copy");
+    navigator.clipboard.writeText(text).then(() => say(done), () => say("Copy failed"));
+  },
+  copyAnswer(target, buttonId) {
     const el = document.querySelector(`#${target} .answer-text`) || document.querySelector(`#${target}`);
-    if (el) navigator.clipboard.writeText(el.innerText.trim());
+    this._copy(el ? el.innerText.trim() : "", buttonId, "Copied");
   },
   copyMarkdown() {
     const box = document.querySelector("#comparison-md textarea");
-    if (box) navigator.clipboard.writeText(box.value);
+    this._copy(box ? box.value : "", "copy-markdown", "Copied");
   },
   share() {
     const id = document.querySelector("#comparison-id textarea, #comparison-id input");
-    if (!id || !id.value) return;
-    const link = location.origin + location.pathname + "?c=" + encodeURIComponent(id.value);
-    navigator.clipboard.writeText(link);
-    const button = document.querySelector("#share");
-    if (button) {
-      const was = button.innerText;
-      button.innerText = "Link copied";
-      setTimeout(() => { button.innerText = was; }, 2000);
-    }
+    const link = id && id.value
+      ? location.origin + location.pathname + "?c=" + encodeURIComponent(id.value) : "";
+    this._copy(link, "share", "Link copied");
   },
 };

@@ -129,7 +129,8 @@ class RecordView:
             c.title_left, c.title_right, c.answer_plain, c.stats_plain, c.given_plain,
             c.answer_search, c.stats_search, c.given_search, *c.search_parts("left"),
             *c.search_parts("right"), c.given_plain_fold, c.given_search_fold, c.grounding,
-            *self.bar.buttons, self.bar.status, self.shown, t.row, t.cid_box, t.md_box,
+            *self.bar.buttons, self.bar.status, self.bar.group, self.shown, t.row, t.cid_box,
+            t.md_box,
             t.download, self.note,
         ]  # fmt: skip
 
@@ -214,13 +215,14 @@ class RecordView:
     ) -> dict[Any, Any]:
         buttons, status = self.bar.buttons, self.bar.status
         if search_off:
-            return {**self.bar.enable(False), status: NO_VOTE_SEARCH_OFF}
+            return {**self.bar.enable(False), **self.bar.show(False), status: NO_VOTE_SEARCH_OFF}
         can_vote = self.store.enabled and not self.store.has_voted(cid, voter)
         label_left, label_right = vote_labels(left, False)
         if revealed_blind:
             label_left, label_right = "A is better", "B is better"
         voted = self.store.enabled and not can_vote
         return {
+            **self.bar.show(self.store.enabled),
             buttons[0]: gr.update(value=label_left, interactive=can_vote),
             buttons[1]: gr.update(value=label_right, interactive=can_vote),
             buttons[2]: gr.update(interactive=can_vote),

@@ -56,14 +56,19 @@ class VoteBar:
     buttons: list[gr.Button]
     reason: gr.Textbox
     status: gr.Markdown
+    group: gr.Group  # hidden until a comparison is on screen
 
     def enable(self, on: bool) -> dict[Any, Any]:
         return {b: gr.update(interactive=on) for b in self.buttons}
 
+    def show(self, on: bool) -> dict[Any, Any]:
+        """The bar for a comparison on screen (none before the first, none without a store)."""
+        return {self.group: gr.update(visible=on)}
+
 
 def add_vote_bar(store_note: str) -> VoteBar:
     """The buttons (disabled until a stored comparison is shown), the reason box, the status."""
-    with gr.Group(elem_id="votes"):
+    with gr.Group(elem_id="votes", visible=False) as group:
         with gr.Row(elem_id="vote-row"):
             buttons = [
                 gr.Button(label, elem_id=f"vote-{key}", interactive=False, min_width=110)
@@ -80,7 +85,7 @@ def add_vote_bar(store_note: str) -> VoteBar:
             elem_id="vote-reason",
         )
     status = gr.Markdown(store_note, elem_id="vote-status")
-    return VoteBar(buttons, reason, status)
+    return VoteBar(buttons, reason, status, group)
 
 
 def vote_labels(left: str, blind: bool) -> tuple[str, str]:
