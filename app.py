@@ -4,8 +4,8 @@
                   [--corpus DIR] [--host HOST] [--port PORT] ...
 
 Every flag is also a SEARCHDUEL_* variable; GRADIO_SERVER_PORT works too. The page serves
-at once and the model loads behind it; a bad setting exits 2, a model that fails to load is
-explained on the page.
+at once and the model loads behind it; a bad setting exits 2, a model that fails to load (a
+missing folder included) is explained on the page, which keeps serving.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("SPACE_ID") and "SEARCHDUEL_HOST" not in environ:
         environ["SEARCHDUEL_HOST"] = "0.0.0.0"  # Spaces routes traffic to the container port
     try:
-        settings = Settings.load(args, environ)
+        settings = Settings.load(args, environ, check_paths=False)
     except SearchDuelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

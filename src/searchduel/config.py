@@ -477,8 +477,12 @@ class Settings:
         cls,
         args: argparse.Namespace | Mapping[str, Any] | None = None,
         environ: Mapping[str, str] | None = None,
+        *,
+        check_paths: bool = True,
     ) -> Settings:
-        """Build settings: flags (given, not None) beat variables, variables beat defaults."""
+        """Build settings: flags (given, not None) beat variables, variables beat defaults.
+        `check_paths=False` leaves a missing model folder to the loader (the app explains it
+        on its page, which keeps serving)."""
         environ = os.environ if environ is None else environ
         given = vars(args) if isinstance(args, argparse.Namespace) else dict(args or {})
         values: dict[str, Any] = {}
@@ -499,7 +503,8 @@ class Settings:
                 SPEC_BY_NAME["port"], environ["GRADIO_SERVER_PORT"], "GRADIO_SERVER_PORT"
             )
         settings = cls(**values)
-        settings.check_local_paths()
+        if check_paths:
+            settings.check_local_paths()
         return settings
 
     def check_local_paths(self) -> None:

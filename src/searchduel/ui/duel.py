@@ -57,6 +57,7 @@ PROVIDER_CHOICES = ["auto", "duckduckgo", "searxng", "local", "off"]
 PLACEHOLDER = "Ask something a search would help with…  (Enter to ask, Shift+Enter: new line)"
 ASK, RUNNING = "Ask", "Running…"
 BUSY = "A comparison is already running: wait for it, or press Stop."
+REFUSED = "refused"  # the run id a refused lock leaves: its compare and unlock do nothing
 # Sessions with a comparison accepted or running at once: a few times what the queue can hold
 # (COMPARE_CONCURRENCY running + QUEUE_SIZE waiting); past it the oldest stale entries go.
 MAX_RUNS = 1000
@@ -286,7 +287,9 @@ def add_prompt_row(settings: Settings, store_enabled: bool) -> PromptRow:
             1, settings.pages_cap, value=min(settings.pages, settings.pages_cap), step=1,
             label="Pages to read", elem_id="pages",
         )  # fmt: skip
-        provider = gr.Dropdown(PROVIDER_CHOICES, value=settings.search, label="Search provider")
+        provider = gr.Dropdown(
+            PROVIDER_CHOICES, value=settings.search, label="Search provider", elem_id="provider"
+        )
     examples = load_examples()
     block = (
         gr.Examples(examples=[[e] for e in examples], inputs=[prompt], label="Examples")
@@ -394,11 +397,14 @@ class Duel:
         """Accept a run from the page, or refuse it with a notice and change nothing else."""
         ask, cols, key = self.row.ask, self.columns, session_key(request)
         options = _options(max_new_tokens, temperature, pages, provider)
-        refusal = self._refusal(prompt, options, request, busy=self.runs.busy(key))
+        busy = self.runs.busy(key)
+        refusal = self._refusal(prompt, options, request, busy=busy)
         run = self.runs.accept(key) if not refusal else None
         if run is None:
             gr.Warning(refusal or BUSY)
-            return {ask: gr.skip()}
+            if busy:  # the running one keeps its id: its own unlock reads it
+                return {ask: gr.skip()}
+            return {ask: gr.skip(), self.run_id: REFUSED}  # the chain's compare does nothing
         is_blind = bool(blind_on) and self.store.enabled and provider != "off"
         left = secrets.choice(COLUMNS) if is_blind else "plain"
         label_left, label_right = vote_labels(left, is_blind)
@@ -466,6 +472,9 @@ class Duel:
         refused lock leaves none to start: nothing happens); an API call has none, and is
         checked and accepted here."""
         skip = tuple(gr.skip() for _ in OUTPUTS)
+        if run_id == REFUSED:  # the page's lock refused it and said why
+            yield skip
+            return
         key, api = session_key(request), not run_id
         options = _options(max_new_tokens, temperature, pages, provider)
         run = self._api_run(prompt, options, request) if api else self.runs.start(key, run_id)
