@@ -25,8 +25,10 @@ def marks(page) -> list[list[tuple[str, str]]]:
 
 
 def vote_state(page) -> dict:
+    """The vote line's words (without Gradio's progress text), the buttons, Share."""
     return page.evaluate(
-        """() => ({status: document.querySelector('#vote-status').innerText.trim(),
+        """() => ({status: [...document.querySelector('#vote-status .prose, #vote-status')
+                               .querySelectorAll('p')].map(p => p.innerText.trim()).join(' '),
                    disabled: ['#vote-left', '#vote-right', '#vote-tie', '#vote-bad'].map(
                        s => document.querySelector(s).disabled),
                    share: !!document.querySelector('#share') &&
