@@ -31,7 +31,13 @@ import gradio as gr
 
 from ..config import Settings
 from ..errors import ComparisonNotFound, StoreError
-from ..render.events import answer_markdown, search_notice, sources_markdown, trace_markdown
+from ..render.events import (
+    answer_markdown,
+    note_markdown,
+    search_notice,
+    sources_markdown,
+    trace_markdown,
+)
 from ..render.live import column_title, other
 from ..render.markdown import safe_markdown
 from ..render.record import (
@@ -142,14 +148,14 @@ class RecordView:
 
     def _answer(self, rec: dict[str, Any], column: str) -> str:
         if column == "search" and record_search_off(rec):
-            body = "ℹ️ *Search was off for this comparison.*"
+            body = note_markdown("Search was off for this comparison.", prefix="ℹ️ ")
         elif column == "search":
             body = answer_markdown(rec["search_answer"], record_sources(rec), self.corpus_root)
         else:
             body = safe_markdown(rec[f"{column}_answer"])
         error = record_error(rec, column)
         if error:
-            body = (body + "\n\n" if body else "") + f"> ⚠️ **{error}**"
+            body += note_markdown(error, prefix="> ⚠️ ", emphasis="**")
         return body
 
     @staticmethod
