@@ -94,7 +94,7 @@ def check_html(out: str) -> tuple[list[tuple[str, dict[str, str]]], str]:
     """Assert that `out` is safe HTML for gr.Markdown; its elements and its text."""
     if not out:
         return [], ""
-    assert out.startswith('<div class="md'), out[:60]
+    assert out.startswith('<div class="'), out[:60]  # one HTML block, from its first character
     for raw in ("\n", "\t", "\r", "$", "%%"):
         assert raw not in out, f"{raw!r} would be read by gr.Markdown"
     parser = _Checker()

@@ -36,7 +36,7 @@ from typing import Any
 from ..judge.ground import summary_line
 from ..types import Source
 from .events import answer_markdown
-from .markdown import code_ranges, html_attr, markdown_text, safe_markdown
+from .markdown import code_ranges, html_attr, inert, markdown_text, safe_markdown
 
 # Each marked piece of a sentence gets its own pair of private-use characters (k-th pair:
 # FIRST_MARK + 2k, + 2k + 1); an answer's own private-use characters are replaced first.
@@ -61,7 +61,10 @@ NO_SOURCES_NOTE = (
     "(search is off or found nothing usable)."
 )
 TITLE_CHARS = 1500  # of the evidence passage (a packed window is ~100-300 words)
-_MARKER = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)]|#{1,6}|>)[ \t]+")
+# what stays outside the marks so that Markdown still sees it: a list marker, heading hashes,
+# a quote's >, and a table row's outer pipes (marks there would shift its cells)
+_MARKER = re.compile(r"[ \t]*(?:(?:[-*+•]|\d{1,3}[.)]|#{1,6}|>)[ \t]+|\|)")
+_ROW_END = re.compile(r"[ \t]*\|[ \t]*$")
 
 
 def grounded_markdown(
@@ -126,12 +129,14 @@ def _mark(
             cut = lead.end() if lead else 0
             out.append(line[:cut])
             text = line[cut:]
+            tail = _ROW_END.search(text) if line[:cut].strip() == "|" else None
+            text, after = (text[: tail.start()], tail.group()) if tail else (text, "")
             if text.strip() and len(tags) < MAX_MARKS:
                 opening, closing = _marks(len(tags))
-                out.append(opening + text + closing)
+                out.append(opening + text + closing + after)
                 tags.append(tag)
             else:
-                out.append(text)
+                out.append(text + after)
         pos = end
     out.append(answer[pos:])
     return "".join(out), tags
@@ -180,7 +185,7 @@ def _place(body: str, tags: Sequence[str]) -> str:
         out += [body[pos:p], *inserts[p]]
         pos = p
     out.append(body[pos:])
-    return _PRIVATE.sub("", "".join(out))
+    return inert(_PRIVATE.sub("", "".join(out)))  # a mark gone may join a "%%"
 
 
 def _balanced(tags: Iterable[re.Match[str]]) -> bool:
