@@ -245,8 +245,13 @@ def stats_line(done: dict[str, Any] | None) -> str:
 
 def _code(text: str) -> str:
     """Any text as code inside our Markdown: an HTML code element around `plain_text` (in a
-    Markdown code span an entity would show as written, and `$$` would still reach LaTeX)."""
-    return f"<code>{plain_text(text)}</code>"
+    Markdown code span an entity would show as written, and `$$` would still reach LaTeX),
+    with no address that gr.Markdown would make a link."""
+    return f"<code>{plain_text(text).translate(_NO_AUTOLINK)}</code>"
+
+
+# ":", "@" and "." as entities: gr.Markdown's GFM would link an address or a www. in code
+_NO_AUTOLINK = str.maketrans({c: f"&#{ord(c)};" for c in ":@."})
 
 
 def _md_escape(text: str) -> str:

@@ -2,11 +2,12 @@
 a summary line and an evidence panel.
 
     answer + grounding event data (engine.grounding_events)
-      -> a private-use mark around each checked sentence, line by line (list markers and
-         heading hashes stay outside, so Markdown still sees them)
-      -> safe_markdown (untrusted text made inert) and, for the search column, [n] links
-      -> each mark becomes <span class="gs gs-LABEL" data-…> (attributes escaped)
-      -> + summary line · legend · evidence panel (filled by assets/duel.js on click/Enter)
+      -> a pair of private-use marks around each checked sentence, line by line (list
+         markers, heading hashes, quote marks and a table row's outer pipes stay outside,
+         so Markdown still sees them); sentences in code blocks are left alone
+      -> safe_markdown (one line of safe HTML) and, for the search column, [n] links
+      -> each pair that survived as text becomes <span class="gs gs-LABEL" title=…>
+      -> + summary line · legend · evidence panel (filled by ui/page.js on click/Enter)
 
 Decisions, in one place:
 
@@ -18,10 +19,13 @@ Decisions, in one place:
   fills the column's evidence panel with the same, from the title (Gradio's sanitizer drops
   data-* attributes). The panel is filled with textContent only, and every attribute here
   is html-escaped: answers and pages are untrusted.
-- The marks are inserted into the raw answer so that escaping and citation links run once
-  over the whole text (code spans stay whole). Sentences inside fenced code are not tinted.
-  Should a mark be lost (an image stripped across a sentence), the answer is shown untinted
-  with its summary: never broken HTML.
+- The marks are inserted into the raw answer so that the one render path parses it once,
+  whole. Each sentence piece has its own pair of marks, so a pair lost in rendering (inside
+  a link's address, a reference definition) or landing in an attribute (a link's title)
+  leaves that piece untinted and no other; a pair whose sentence crosses elements (it starts
+  inside **bold** and ends outside) tints each run of text between them. Never broken HTML.
+- The evidence is the passage's words: the corpus is Markdown, and a hover or the panel
+  shows `markdown_text` of it (no heading hashes, emphasis or link syntax).
 - No sources (search off, nothing usable): no tints and a neutral note, never a verdict.
 """
 

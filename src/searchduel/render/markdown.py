@@ -69,7 +69,8 @@ LINK_REL = "noopener noreferrer"
 # Markdown renders `[x !\[t\](url)](href)` with an image inside the link.)
 _ENTITIES = str.maketrans({c: f"&#{ord(c)};" for c in "[]!|\\`*_~$"})
 # What gr.Markdown's client reads before (or instead of) parsing HTML: see the docstring.
-_INERT = str.maketrans({"\n": "&#10;", "\t": "&#9;", "\r": "&#13;", "$": "&#36;"})
+_INERT = {"\n": "&#10;", "\t": "&#9;", "\r": "&#13;", "$": "&#36;", "%": "&#37;"}
+_TO_INERT = re.compile(r"[\n\t\r$]|%(?=%)")
 _BETWEEN_TAGS = re.compile(r">\n+(?=<)")
 _CITATION_LABEL = re.compile(r"[\d\s,;\-–]+")
 _LINE_END = re.compile(r"\r\n|\r|\n")
@@ -96,7 +97,7 @@ def safe_markdown(
 
 def inert(markup: str) -> str:
     """HTML that gr.Markdown passes through untouched: no line break, tab, `$` or `%%`."""
-    return _BETWEEN_TAGS.sub(">", markup).translate(_INERT).replace("%%", "%&#37;")
+    return _TO_INERT.sub(lambda m: _INERT[m.group()], _BETWEEN_TAGS.sub(">", markup))
 
 
 def html_attr(value: str) -> str:
@@ -131,7 +132,7 @@ def code_ranges(text: str) -> list[tuple[int, int]]:
         starts.append(len(text))
     return [
         (starts[tok.map[0]], starts[min(tok.map[1], len(starts) - 1)])
-        for tok in _PLAIN.parse(text)
+        for tok in _BLOCKS.parse(text)
         if tok.type in ("fence", "code_block") and tok.map
     ]
 
@@ -301,3 +302,4 @@ def _parser() -> MarkdownIt:
 
 _MD = _parser()
 _PLAIN = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+_BLOCKS = MarkdownIt("commonmark", {"html": False}).enable("table").disable("inline")

@@ -7,7 +7,9 @@ Decisions, in one place:
 - The record keeps no hit count and only the sources block of the search prompt, so the
   trace and the fold-outs say what is kept rather than invent the rest.
 - Copy as Markdown quotes the prompt and writes source titles as plain text: the document is
-  pasted elsewhere, where our anchors and escapes do not follow it.
+  pasted elsewhere, where our anchors and escapes do not follow it. It keeps the answers'
+  Markdown as the model wrote it; the page never shows it but through the one render path
+  (markdown.safe_markdown), where nothing in it becomes HTML or an image.
 """
 
 from __future__ import annotations
