@@ -144,7 +144,7 @@ def sources_markdown(sources: Sequence[Source], corpus_root: str | None = None) 
         if allowed_href(href):
             link = f'[{title}]({href} "{link_title(s.url)}")'
         else:
-            link = f"{title} `{s.url}`"
+            link = f"{title} {_code(s.url)}"
         kind = " — *search snippet only*" if s.kind == "snippet" else ""
         lines.append(f"{s.n}. **{_md_escape(site)}** · {link}{kind}")
     return "\n".join(lines)
