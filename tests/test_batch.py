@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from safe_html import check_html
 from searchduel.errors import ConfigError
 from searchduel.ui.batch import load_questions
 
@@ -35,8 +36,9 @@ def test_a_two_question_file_gives_a_report_to_download(client, tmp_path):
     report, archive, grounded, latency = client.predict(
         handle_file(str(questions)), api_name="/batch"
     )
-    assert report.startswith("# Search on vs off") and "2 questions; 2 with both" in report
-    assert "skagway" in report and "juneau" in report
+    elements, text = check_html(report)  # the page's safe HTML; report.md is in the zip
+    assert elements[1][0] == "h1" and text.startswith("Search on vs off")
+    assert "2 questions; 2 with both" in text and "skagway" in text and "juneau" in text
     with zipfile.ZipFile(archive) as z:
         names = set(z.namelist())
         assert {"report.md", "results.csv", "results.jsonl"} <= names
@@ -94,8 +96,12 @@ def test_the_report_on_the_page_is_inert_and_keeps_its_quotes():
     from searchduel.ui.batch import report_markdown
 
     report = "# R\n\n![grounded](charts/grounded.png)\n![latency](charts/latency.png)\n\n"
-    report += "> The answer <img src=x onerror=alert(1)> <b>b</b>\n"
+    report += "> The answer <img src=x onerror=alert(1)> <b>b</b> ``<img src=y>```\n\n"
+    report += "| id |\n|---|\n| ``<img src=z>``` |\n"
     out = report_markdown(report)
     assert "charts/" not in out and "grounded" not in out
-    assert out.splitlines()[-1].startswith("> The answer")
-    assert "<b>" not in out and "<img" not in out
+    elements, text = check_html(out)
+    assert [tag for tag, _ in elements if tag not in ("thead", "tbody", "tr")] == [
+        *("div", "h1", "blockquote", "p", "table", "th", "td")
+    ], "the quoted answer is still quoted, the table a table"
+    assert "<img src=x onerror=alert(1)> <b>b</b> ``<img src=y>```" in text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from searchduel.rag.cite import invalid_citations, render_citations, strip_images
+from searchduel.rag.cite import invalid_citations, render_citations, split_citations, strip_images
 from searchduel.types import Source
 
 SOURCES = (
@@ -49,3 +49,12 @@ def test_images_are_removed_everywhere() -> None:
     assert "evil" not in render_citations(leak + " [1]", SOURCES)
     # inside code an image is only text and is left as written
     assert strip_images("`![x](http://e)`") == "`![x](http://e)`"
+
+
+def test_text_splits_at_its_citation_runs() -> None:
+    assert split_citations("a [1-2][4] b [x] ![3] [5](u)") == [
+        "a ",
+        [1, 2, 4],
+        " b [x] ![3] [5](u)",
+    ]
+    assert split_citations("[1]") == ["", [1], ""] and split_citations("") == [""]

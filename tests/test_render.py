@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from safe_html import check_html, links_of, text_of
 from searchduel.render.events import (
     answer_markdown,
     corpus_href,
@@ -25,18 +26,21 @@ def test_model_text_cannot_inject_html_or_images():
         'Hi <script>alert(1)</script> <img src="https://evil.test/x.png"> ![x](https://e.t/y.png)'
     )
     out = safe_markdown(text)
-    assert "<script>" not in out and "&lt;script>" in out, "HTML is shown as text"
-    assert "<img" not in out and "![" not in out, "no image in any form"
+    assert "<script>alert(1)</script>" in text_of(out), "HTML is shown as text"
+    assert links_of(out) == [("https://e.t/y.png", "image: x")], "no image in any form"
     assert 'href="https://e.t/y.png" target="_blank" rel="noopener noreferrer"' in out
-    assert safe_markdown("use `<b>` here") == "use `<b>` here", "code is left as code"
+    assert text_of(safe_markdown("use `<b>` here")) == "use <b> here", "code is left as code"
 
 
 def test_each_citation_links_to_its_source_with_title_and_address():
     out = answer_markdown("Skagway [1] and Juneau [2], not [7].", SOURCES, "/srv/corpus")
-    assert '[[1]](https://example.org/skagway "Skagway guide — https://example.org/skagway")' in out
-    assert "[[2]](/corpus/juneau-alaska.md" in out and "/srv/" not in out
-    assert "corpus://juneau-alaska.md" in out, "the hover names the source's own address"
-    assert "[7?]" in out
+    assert links_of(out) == [
+        ("https://example.org/skagway", "[1]"),
+        ("/corpus/juneau-alaska.md", "[2]"),
+    ]
+    assert 'title="Skagway guide — https://example.org/skagway"' in out
+    assert 'title="Juneau — corpus://juneau-alaska.md"' in out, "the hover names its address"
+    assert text_of(out) == "Skagway [1] and Juneau [2], not [7?]."
     assert corpus_href("https://a.b/c", "/srv") == "https://a.b/c"
 
 
@@ -109,13 +113,17 @@ EXFIL = "http://127.0.0.1:9/exfil?q=secret"
 
 
 def _no_image_or_tag(out: str) -> None:
+    """Our own Markdown (sources, trace) as gr.Markdown reads it: safe HTML once rendered by
+    a CommonMark parser, and no tag but ours in its source."""
     import re
 
-    out = re.sub(r"`[^`\n]*`", "", out)  # code spans show their text as written
+    if not out.startswith("<div"):
+        check_html(safe_markdown(out))  # read as Markdown: no image, no unsafe link
     assert "<img" not in out.lower()
     assert "![" not in out and "!\\[" not in out, "no Markdown image"
     for tag in re.findall(r"<([A-Za-z][^>]*)>", out):
-        assert tag.split()[0] in {"a", "details", "summary", "span"}, f"unexpected <{tag}>"
+        name = tag.split()[0]
+        assert name in {"a", "details", "summary", "span", "code", "div", "p"}, f"<{tag}>"
 
 
 def test_page_derived_fields_on_the_page_are_inert():
@@ -125,7 +133,11 @@ def test_page_derived_fields_on_the_page_are_inert():
     _no_image_or_tag(listed)
     assert "%29!%5By%5D%28" in listed, "the address cannot close its link early"
     answered = answer_markdown(f"{hostile} [1]", [source])
-    _no_image_or_tag(answered)
+    check_html(answered)
+    assert links_of(answered) == [
+        (EXFIL, "image: x"),  # the reader's choice to follow
+        (source.url, "[1]"),
+    ]
     trace = {
         "query": hostile,
         "provider": "duckduckgo",

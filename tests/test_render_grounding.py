@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import re
+import time
 
 import pytest
 
+from safe_html import check_html, links_of, text_of
 from searchduel.judge import ground
 from searchduel.render.grounding import NO_SOURCES_NOTE, grounded_markdown
 from searchduel.render.live import LiveView as _View
@@ -27,18 +30,19 @@ def test_each_checked_sentence_is_marked_and_everything_untrusted_is_escaped():
     )
     assert [label for label, _ in spans] == ["supported", "unsupported"]
     title = spans[0][1]
-    assert title.startswith("supported · source &#91;1&#93; · Light &quot;house&quot; &lt;i&gt;")
+    assert title.startswith("supported · source [1] · Light &quot;house&quot; &lt;i&gt;")
     assert "&lt;script&gt;" in title and "<script>" not in out
-    assert "<img" not in out, "images are stripped"
-    assert "[[1]](https://example.org/l" in out, "citations still link"
+    check_html(out)  # no image, no raw tag, only allowed links
+    assert "It was lit in 1901 <img src=x>." in text_of(out), "HTML is shown as text"
+    assert links_of(out) == [("https://example.org/l", "[1]")], "citations still link"
     assert "1 of 2 claims backed by its sources · 1 unsupported" in out
 
 
 def test_list_markers_stay_outside_the_marks_and_code_is_not_marked():
     answer = "- The harbour lighthouse was first lit in 1874.\n\n```\nIt was lit in 1901.\n```"
     out = grounded_markdown(answer, judged(answer, False), "plain")
-    assert '- <span class="gs gs-supported"' in out, "the list item stays a list item"
-    assert "```\nIt was lit in 1901.\n```" in out
+    assert '<li><span class="gs gs-supported"' in out, "the list item stays a list item"
+    assert "<pre><code>It was lit in 1901.&#10;</code></pre>" in out
     assert "agree with the sources" in out
 
 
@@ -58,8 +62,9 @@ def test_a_sentence_cut_inside_markup_never_breaks_the_html(answer):
     g = judged(answer, False)
     assert len(g["sentences"]) == 2
     out = grounded_markdown(answer, g, "plain")
-    assert out.count("<span") == out.count("</span>")
+    check_html(out)  # well nested, every element allowed
     assert "<img" not in out and "1874" in out and "claims agree with the sources" in out
+    assert out.count('class="gs gs-') >= 1, "what can be tinted is"
 
 
 def test_the_view_marks_finished_answers_and_says_so_when_there_are_no_sources():
@@ -78,3 +83,52 @@ def test_the_view_marks_finished_answers_and_says_so_when_there_are_no_sources()
     plain, search = view.outputs()[0], view.outputs()[3]
     assert 'class="gs gs-supported"' in plain and "agree with the sources" in plain
     assert 'class="gs gs-supported"' in search and "backed by its sources" in search
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "**The harbour lighthouse was first lit in 1874. It was** lit in 1901 by the board.",
+        "The harbour `lighthouse was first lit in 1874. It was` lit in 1901 by the board.",
+        "| The harbour lighthouse was first lit in 1874. | It was lit in 1901. |\n|---|---|\n",
+        '[The harbour lighthouse was first lit in 1874. It](https://e.example/ "t. T") was lit.',
+        "> The harbour lighthouse was first lit in 1874.\n> It was lit in 1901.",
+        "The harbour lighthouse was first lit in 1874.\n\n    It was lit in 1901.",
+        "The harbour lighthouse \ue000was first lit in 1874.\ue001 It was lit in 1901.",
+    ],
+)
+def test_marks_that_cross_markup_tint_its_text_and_never_break_the_html(answer):
+    """A sentence that starts inside one element and ends in another is tinted text run by
+    text run; one whose marks land in a link's address or title, or in code, is not tinted;
+    the answer's own private-use characters are never taken for marks."""
+    out = grounded_markdown(answer, judged(answer, False), "plain")
+    check_html(out)
+    assert "\ue000" not in out and "\ue001" not in out
+    assert "1874" in text_of(out) and "claims agree with the sources" in out
+
+
+def test_the_evidence_is_the_passages_words_without_markdown():
+    """The corpus is Markdown: a quoted window (here one that ends on the next section's
+    heading) is shown as its words, without hashes, emphasis or link syntax."""
+    answer = "The harbour lighthouse was first lit in 1874."
+    g = judged(answer)
+    g["sentences"][0]["evidence"]["text"] = (
+        "The harbour lighthouse was first lit in **1874** by the [port](http://p.example) "
+        "board.\n\n## Crew"
+    )
+    out = grounded_markdown(answer, g, "search", SOURCES)
+    (title,) = re.findall(r'<span class="gs gs-supported"[^>]* title="([^"]*)"', out)
+    evidence = html.unescape(title).split("\n", 1)[1]
+    assert evidence == "The harbour lighthouse was first lit in 1874 by the port board. Crew"
+
+
+def test_a_long_answer_renders_quickly():
+    sentence = "The harbour lighthouse was first lit in 1874 by the port board [1]. "
+    answer = (sentence * 40)[:2000]
+    g = judged(answer)
+    grounded_markdown(answer, g, "search", SOURCES)  # warm
+    start = time.perf_counter()
+    for _ in range(5):
+        grounded_markdown(answer, g, "search", SOURCES)
+    per_answer = (time.perf_counter() - start) / 5
+    assert per_answer < 0.1, f"{per_answer * 1000:.1f} ms for a 2,000-character answer"

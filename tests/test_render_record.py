@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from safe_html import check_html, text_of
 from searchduel.config import Settings
 from searchduel.render.events import blind_markdown, trace_markdown
+from searchduel.render.markdown import safe_markdown
 from searchduel.render.record import (
     comparison_markdown,
     grounding_line,
@@ -103,8 +105,8 @@ def test_grounding_is_one_plain_line_or_nothing():
 
 def test_blind_answers_lose_their_citation_markers_and_stay_inert():
     out = blind_markdown("Ride the railway [1] and the museum [2, 3].<b>x</b>")
-    assert "[" not in out and out.startswith("Ride the railway and the museum.")
-    assert "<b>" not in out and "&lt;b>" in out, "raw HTML is shown as text"
+    assert text_of(out) == "Ride the railway and the museum.<b>x</b>", "HTML shown as text"
+    assert [tag for tag, _ in check_html(out)[0]] == ["div", "p"]
 
 
 def test_a_stored_trace_and_stats_render_like_live_ones():
@@ -137,3 +139,32 @@ def test_grounding_line_reads_the_engines_per_column_summaries():
     line = grounding_line({"plain": {"summary": summary}, "search": {"summary": summary}})
     assert "Search off: 3 of 4 claims agree with the sources" in line
     assert "Search on: 3 of 4 claims backed by its sources" in line and "recorded" not in line
+
+
+def test_copy_as_markdown_is_safe_should_the_page_ever_render_it():
+    """The document is for pasting elsewhere, so it keeps the answers' Markdown; read by the
+    page's one render path it holds no image, raw tag or unsafe link."""
+    hostile = "``<img src=http://127.0.0.1:9/x>``` <form><input type=password></form> ![i](x)"
+    rec = record(
+        prompt=f"{hostile}\n<video autoplay src=http://127.0.0.1:9/v>",
+        plain_answer=hostile,
+        search_answer=f"{hostile} [1]",
+        extra={"errors": {"search": f"<audio autoplay src=http://127.0.0.1:9/a> {hostile}"}},
+    )
+    md = comparison_markdown(rec, "javascript:alert(1)")
+    elements, text = check_html(safe_markdown(md))
+    assert "<img src=http://127.0.0.1:9/x>" in text and "<form>" in text
+    assert not {tag for tag, _ in elements} - {
+        "div",
+        "h1",
+        "h2",
+        "h3",
+        "p",
+        "blockquote",
+        "a",
+        "code",
+        "strong",
+        "em",
+        "ol",
+        "li",
+    }

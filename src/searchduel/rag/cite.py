@@ -52,6 +52,18 @@ def invalid_citations(answer: str, n_sources: int) -> list[int]:
     return bad
 
 
+def split_citations(text: str) -> list[str | list[int]]:
+    """`text` cut at its citation runs: the text between them (strings, "" included) and,
+    for each run, the numbers it names ("a [1-2] b" -> ["a ", [1, 2], " b"])."""
+    out: list[str | list[int]] = []
+    pos = 0
+    for m in _CITATION.finditer(text):
+        out += [text[pos : m.start()], _numbers(m.group(1))]
+        pos = m.end()
+    out.append(text[pos:])
+    return out
+
+
 def render_citations(answer: str, sources: Sequence[Source]) -> str:
     """Markdown with each [n] linked to its source and each unknown [n] shown as [n?].
 

@@ -2,11 +2,12 @@
 
 Decisions, in one place:
 
-- Text from the model or from pages is never trusted: answers go through
-  `markdown.safe_markdown` (no images, HTML shown as text, links as http(s) anchors with
-  rel="noopener noreferrer"), and every short field from a page or a provider (titles,
-  addresses, notices, page reasons) through `markdown.plain_text`; that module is the
-  one place for both.
+- Text from the model or from pages is never trusted: answers (and the notes shown in their
+  place) become HTML through `markdown.safe_markdown` (CommonMark, no images, HTML shown as
+  text, links only to the web or the app with rel="noopener noreferrer"), and every short
+  field from a page or a provider (titles, addresses, notices, page reasons) goes into our
+  own Markdown (sources, trace) through `markdown.plain_text`; that module is the one place
+  for both.
 - Every [n] in the search answer links to source n; its hover (the link title) shows the
   source's title and address. Offline-corpus sources link to the document served by the app
   (`corpus_href`), since a corpus:// address opens nothing in a browser.
@@ -19,15 +20,20 @@ Decisions, in one place:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ..config import CORPUS_ROUTE
 from ..types import Source
-from .markdown import link_title, markdown_href, plain_text, safe_markdown
+from .markdown import (
+    allowed_href,
+    link_title,
+    literal_markdown,
+    markdown_href,
+    plain_text,
+    safe_markdown,
+)
 
 PROVIDER_LABELS = {
     "duckduckgo": "DuckDuckGo",
@@ -92,23 +98,27 @@ def corpus_href(url: str, corpus_root: str | None) -> str:
 
 
 def answer_markdown(
-    answer: str, sources: Sequence[Source] | None, corpus_root: str | None = None
+    answer: str,
+    sources: Sequence[Source] | None,
+    corpus_root: str | None = None,
+    classes: str = "",
 ) -> str:
-    """The answer for the page: made inert, and with sources, each [n] linked to source n."""
-    from ..rag.cite import render_citations
-
-    safe = safe_markdown(answer)
+    """The answer for the page (safe HTML) and, with sources, each [n] linked to source n,
+    its hover the source's title and address."""
     if sources is None:
-        return safe
-    linked = [
-        replace(
-            s,
-            url=markdown_href(corpus_href(s.url, corpus_root)),
-            title=link_title(f"{s.title or s.url} — {s.url}"),
-        )
+        return safe_markdown(answer, classes=classes)
+    cites = {
+        s.n: (corpus_href(s.url, corpus_root), " ".join(f"{s.title or s.url} — {s.url}".split()))
         for s in sources
-    ]
-    return render_citations(safe, linked)
+    }
+    return safe_markdown(answer, citations=cites, classes=classes)
+
+
+def note_markdown(text: str, *, prefix: str = "", emphasis: str = "*") -> str:
+    """One line of our words (a status, a note, an error) as safe HTML: `prefix` (Markdown,
+    e.g. "> ⚠️ ") and `text` in `emphasis`, shown as written whatever it quotes."""
+    text = literal_markdown(" ".join(text.split()))
+    return safe_markdown(f"{prefix}{emphasis}{text}{emphasis}")
 
 
 def search_notice(trace: dict[str, Any] | None) -> str:
@@ -132,10 +142,10 @@ def sources_markdown(sources: Sequence[Source], corpus_root: str | None = None) 
         site = site_of(s.url) if s.url.startswith("corpus://") else s.site or site_of(s.url)
         title = _md_escape(s.title or s.url)
         href = markdown_href(corpus_href(s.url, corpus_root))
-        if href.startswith(("http://", "https://", "/")):
+        if allowed_href(href):
             link = f'[{title}]({href} "{link_title(s.url)}")'
         else:
-            link = f"{title} `{s.url}`"
+            link = f"{title} {_code(s.url)}"
         kind = " — *search snippet only*" if s.kind == "snippet" else ""
         lines.append(f"{s.n}. **{_md_escape(site)}** · {link}{kind}")
     return "\n".join(lines)
@@ -235,18 +245,20 @@ def stats_line(done: dict[str, Any] | None) -> str:
 
 
 def _code(text: str) -> str:
-    """A code span that holds any text (backticks become quotes, and line breaks spaces: a
-    blank line would end the span and let the rest be read as Markdown)."""
-    return "`" + " ".join(text.replace("`", "'").split()) + "`"
+    """Any text as code inside our Markdown: an HTML code element around `plain_text` (in a
+    Markdown code span an entity would show as written, and `$$` would still reach LaTeX),
+    with no address that gr.Markdown would make a link."""
+    return f"<code>{plain_text(text).translate(_NO_AUTOLINK)}</code>"
+
+
+# ":", "@" and "." as entities: gr.Markdown's GFM would link an address or a www. in code
+_NO_AUTOLINK = str.maketrans({c: f"&#{ord(c)};" for c in ":@."})
 
 
 def _md_escape(text: str) -> str:
     return plain_text(text)
 
 
-_CITATION = re.compile(r"\s?\[\d+(?:\s*[,;]\s*\d+)*\]")
-
-
 def blind_markdown(text: str) -> str:
-    """An answer for blind mode: inert, and without its [n] markers."""
-    return safe_markdown(_CITATION.sub("", text))
+    """An answer for blind mode: safe HTML, and without its [n] markers."""
+    return safe_markdown(text, strip_citations=True)

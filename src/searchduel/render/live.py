@@ -22,6 +22,7 @@ from ..types import Event, Source
 from .events import (
     answer_markdown,
     blind_markdown,
+    note_markdown,
     prompt_markdown,
     search_notice,
     sources_markdown,
@@ -69,7 +70,7 @@ class ColumnView:
         self, sources: list[Source] | None = None, corpus_root: str = "", column: str = "plain"
     ) -> str:
         if self.done and self.done.get("skipped"):
-            return f"ℹ️ *{self.done.get('note', '')}*"
+            return note_markdown(self.done.get("note", ""), prefix="ℹ️ ")
         answer = self.done.get("answer", self.text) if self.done else self.text
         if self.grounding is not None:  # tinted by the judge (render_grounding)
             body = grounded_markdown(answer, self.grounding, column, sources, corpus_root)
@@ -78,9 +79,9 @@ class ColumnView:
         else:
             body = safe_markdown(answer)
         if self.error:
-            body = (body + "\n\n" if body else "") + f"> ⚠️ **{self.error}**"
+            body += note_markdown(self.error, prefix="> ⚠️ ", emphasis="**")
         if not body and self.status:
-            body = f"*{self.status}*"
+            body = note_markdown(self.status)
         return body
 
     def stats(self) -> str:
@@ -156,9 +157,9 @@ def _blind_column(col: ColumnView) -> str:
     answer = col.done.get("answer", col.text) if col.done else col.text
     body = blind_markdown(answer)
     if col.error:
-        body = (body + "\n\n" if body else "") + f"> ⚠️ **{col.error}**"
+        body += note_markdown(col.error, prefix="> ⚠️ ", emphasis="**")
     if not body and (col.status or not col.done):
-        body = "*Working…*"
+        body = note_markdown("Working…")
     return body
 
 

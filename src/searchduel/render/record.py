@@ -7,7 +7,9 @@ Decisions, in one place:
 - The record keeps no hit count and only the sources block of the search prompt, so the
   trace and the fold-outs say what is kept rather than invent the rest.
 - Copy as Markdown quotes the prompt and writes source titles as plain text: the document is
-  pasted elsewhere, where our anchors and escapes do not follow it.
+  pasted elsewhere, where our anchors and escapes do not follow it. It keeps the answers'
+  Markdown as the model wrote it; the page never shows it but through the one render path
+  (markdown.safe_markdown), where nothing in it becomes HTML or an image.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..types import Source
-from .events import answer_markdown, provider_label, stats_line
+from .events import answer_markdown, note_markdown, provider_label, stats_line
 from .grounding import grounded_markdown, no_sources_note
 from .markdown import plain_text, safe_markdown
 
@@ -161,7 +163,7 @@ def record_answer_markdown(
     """One column of a stored comparison as the live page showed it when both answers had
     ended: tinted by the judge where it was judged, [n] linked in the search column."""
     if column == "search" and record_search_off(record):
-        body = "ℹ️ *Search was off for this comparison.*"
+        body = note_markdown("Search was off for this comparison.", prefix="ℹ️ ")
     else:
         answer = record.get(f"{column}_answer") or ""
         sources = record_sources(record) if column == "search" else None
@@ -177,7 +179,7 @@ def record_answer_markdown(
                 body += no_sources_note()
     error = record_error(record, column)
     if error:
-        body = (body + "\n\n" if body else "") + f"> ⚠️ **{error}**"
+        body += note_markdown(error, prefix="> ⚠️ ", emphasis="**")
     return body
 
 

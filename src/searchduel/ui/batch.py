@@ -74,10 +74,9 @@ def load_questions(path: str | None, cap: int) -> tuple[list[Any], str]:
 
 
 def report_markdown(report: str) -> str:
-    """report.md for the page: inert (it quotes answers), its chart lines dropped (the charts
-    are shown in the gallery above it), its quoted answers still quoted."""
-    text = _CHART_LINE.sub("", report)
-    return re.sub(r"(?m)^&gt; ", "> ", safe_markdown(text))
+    """report.md for the page as safe HTML (it quotes answers, questions and ids from the
+    uploaded file), its chart lines dropped (the charts are shown in the gallery above it)."""
+    return safe_markdown(_CHART_LINE.sub("", report))
 
 
 def add_batch_tab(loader: BackendLoader, settings: Settings) -> None:
