@@ -68,6 +68,15 @@ def running(page, timeout: float = 20000) -> None:
     )
 
 
+def wait_enabled(page, selector: str, timeout: float = 30000) -> None:
+    """Wait until the element is on the page and enabled (it may appear late)."""
+    page.wait_for_function(
+        "(s) => { const b = document.querySelector(s); return b && !b.disabled; }",
+        arg=selector,
+        timeout=timeout,
+    )
+
+
 def disabled(page, selector: str) -> bool:
     """Whether the element is disabled, waiting for it to be there (a re-render replaces it)."""
     return page.locator(selector).is_disabled()

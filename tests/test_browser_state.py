@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import REPO, _serve, free_port
-from test_browser import ARTIFACTS, ask_and_finish, open_page, ready
+from test_browser import ARTIFACTS, ask_and_finish, open_page, ready, wait_enabled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -30,7 +30,7 @@ def vote_state(page) -> dict:
         """() => ({status: [...document.querySelector('#vote-status .prose, #vote-status')
                                .querySelectorAll('p')].map(p => p.innerText.trim()).join(' '),
                    disabled: ['#vote-left', '#vote-right', '#vote-tie', '#vote-bad'].map(
-                       s => document.querySelector(s).disabled),
+                       s => { const b = document.querySelector(s); return !b || b.disabled; }),
                    share: !!document.querySelector('#share') &&
                           document.querySelector('#share').offsetParent !== null})"""
     )
@@ -82,7 +82,7 @@ def test_a_refused_ask_leaves_the_comparison_on_screen_as_it_was(browser, judge_
         ready(page)
         page.fill("#prompt textarea", "Plan a one-day trip to Skagway, Alaska")
         ask_and_finish(page)
-        page.wait_for_function("() => !document.querySelector('#vote-tie').disabled")
+        wait_enabled(page, "#vote-tie")
         page.wait_for_selector("#share", state="visible")
         before, shown = vote_state(page), marks(page)
         for prompt, notice in (("   ", "Type a question first"), ("x" * 30_000, "the limit is")):

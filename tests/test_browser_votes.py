@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ADMIN_TOKEN
 from searchduel.store import Store
-from test_browser import ARTIFACTS, ask_and_finish, open_page, ready
+from test_browser import ARTIFACTS, ask_and_finish, open_page, ready, wait_enabled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 VOTES = ("#vote-left", "#vote-right", "#vote-tie", "#vote-bad")
@@ -22,7 +22,9 @@ PROMPT = "Who flew on Apollo 11, and when did they land on the Moon?"
 
 
 def votes_disabled(page) -> list[bool]:
-    return page.evaluate("(ids) => ids.map(s => document.querySelector(s).disabled)", list(VOTES))
+    """Each button disabled (a button not on the page cannot be clicked either)."""
+    js = "(ids) => ids.map(s => { const b = document.querySelector(s); return !b || b.disabled; })"
+    return page.evaluate(js, list(VOTES))
 
 
 def results_summary(page) -> str:
@@ -79,8 +81,9 @@ def blind_run(browser, app_url, app_data_dir):
     page.wait_for_timeout(300)  # the slider hands its value to the app on change
     page.fill("#prompt textarea", PROMPT)
     seen = ask_and_finish(page)
-    during = [all(s["votes"][i] for s in seen) for i in range(len(VOTES))]
-    page.wait_for_function("() => !document.querySelector('#vote-left').disabled", timeout=30000)
+    # a button not there yet (the bar appears with the run) cannot be clicked either
+    during = [all(s["votes"][i] is not False for s in seen) for i in range(len(VOTES))]
+    wait_enabled(page, "#vote-left")
     with Store(app_data_dir / "searchduel.sqlite3", create=False) as store:
         newest = store.recent(1)[0]
     assert newest["prompt"] == PROMPT
@@ -129,7 +132,7 @@ def test_blind_mode_shows_a_and_b_without_sources_until_the_vote(blind_run, app_
         " return n && n.innerText.includes('stored comparison'); }",
         timeout=30000,
     )
-    other.wait_for_function("() => !document.querySelector('#vote-tie').disabled", timeout=30000)
+    wait_enabled(other, "#vote-tie")
 
     page.fill("#vote-reason textarea, #vote-reason input", "clearer  and\nshorter")
     page.click("#vote-right")
