@@ -12,13 +12,15 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..config import COMPARE_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, STREAM_FLUSH_S, Settings
-from ..errors import BackendBusy, Cancelled, GenerationError, ModelLoadError, PromptTooLong
+from ..errors import GenerationError, ModelLoadError, PromptTooLong
 from .base import Message, Piece
+from .gate import Gate
+from .hub import Progress, fetch_snapshot
 from .tokens import ChatTokenCounter, CountsThroughCounter, load_tokenizer
 
 # Streams that may generate at once on one model. On a CPU more only share the same cores;
@@ -33,57 +35,6 @@ def pick_quantization(requested: str, cuda: bool) -> str:
     if not cuda:
         return "none"
     return "4bit" if requested == "auto" else requested
-
-
-# Files a hub snapshot needs: config, tokenizer and safetensors weights. Pickled weights
-# (.bin/.pt), GGUF and ONNX exports are skipped: Phi-3-mini ships safetensors, and fetching
-# both formats would double its 7.6 GB download.
-HUB_IGNORE = ["*.bin", "*.pt", "*.pth", "*.gguf", "*.onnx", "*.onnx_data", "*.h5", "*.msgpack"]
-
-Progress = Callable[..., None]  # progress(stage, done=bytes, total=bytes)
-
-
-def download_progress_class(progress: Progress) -> type:
-    """A tqdm class for huggingface_hub's snapshot_download that reports bytes, prints nothing.
-
-    snapshot_download aggregates every file's bytes into one bar with unit "B" (its total
-    grows as files start); each update and refresh reports (done, total) as "downloading".
-    """
-    import io
-
-    from tqdm.auto import tqdm
-
-    class _Progress(tqdm):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.pop("name", None)
-            kwargs["file"] = io.StringIO()
-            kwargs["disable"] = False
-            super().__init__(*args, **kwargs)
-
-        def _report(self) -> None:
-            if self.unit == "B" and str(self.desc).startswith("Reconstruct"):
-                progress("downloading", done=int(self.n), total=int(self.total or 0))
-
-        def update(self, n: float | None = 1) -> bool | None:
-            out = super().update(n)
-            self._report()
-            return out
-
-        def refresh(self, *args: Any, **kwargs: Any) -> None:
-            super().refresh(*args, **kwargs)
-            self._report()
-
-    return _Progress
-
-
-def fetch_snapshot(repo_id: str, progress: Progress | None = None) -> str:
-    """The local folder of a hub model: the cache's copy, downloaded first when missing."""
-    from huggingface_hub import snapshot_download
-
-    kwargs: dict[str, Any] = {"ignore_patterns": HUB_IGNORE}
-    if progress is not None:
-        kwargs["tqdm_class"] = download_progress_class(progress)
-    return snapshot_download(repo_id, **kwargs)
 
 
 def load_model(
@@ -137,45 +88,6 @@ def load_model(
         raise ModelLoadError(f"could not load the model {where} {name_or_path!r}: {exc}") from exc
     model.eval()
     return model, tokenizer, quant
-
-
-class _Gate:
-    """At most `slots` streams generate at once; at most `max_waiting` wait for a slot."""
-
-    def __init__(self, slots: int, max_waiting: int):
-        self._cond = threading.Condition()
-        self._free = slots
-        self._waiting = 0
-        self.max_waiting = max_waiting
-
-    @property
-    def waiting(self) -> int:
-        return self._waiting
-
-    def acquire(self, stop: threading.Event | None) -> None:
-        with self._cond:
-            if self._free > 0 and self._waiting == 0:
-                self._free -= 1
-                return
-            if self._waiting >= self.max_waiting:
-                raise BackendBusy(
-                    f"the model is busy: {self._waiting} requests ahead of you; try again soon",
-                    ahead=self._waiting,
-                )
-            self._waiting += 1
-            try:
-                while self._free == 0:
-                    if stop is not None and stop.is_set():
-                        raise Cancelled("stopped while waiting for the model")
-                    self._cond.wait(timeout=0.1)
-                self._free -= 1
-            finally:
-                self._waiting -= 1
-
-    def release(self) -> None:
-        with self._cond:
-            self._free += 1
-            self._cond.notify()
 
 
 class _IdStreamer:
@@ -277,7 +189,7 @@ class TransformersBackend(CountsThroughCounter):
         self.counter = ChatTokenCounter(tokenizer)
         if max_streams is None:
             max_streams = GPU_STREAMS if self.device.type == "cuda" else CPU_STREAMS
-        self.gate = _Gate(max_streams, queue_size)
+        self.gate = Gate(max_streams, queue_size)
 
     @classmethod
     def from_settings(
