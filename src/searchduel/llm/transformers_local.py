@@ -5,6 +5,8 @@ One loaded model serves every stream (both columns, every user): each `stream` c
 errors are caught in that thread and re-raised in the reader as GenerationError, so a failure
 ends the stream at once instead of leaving the reader waiting. A stop event ends generation at
 the next token. A gate caps concurrent streams and the waiting queue ("busy, N ahead of you").
+On a CPU the fp32 weights are checked against the memory left before they load: too large,
+and NotEnoughMemory names the model's GGUF to run through llama.cpp instead.
 """
 
 from __future__ import annotations
@@ -37,8 +39,38 @@ def pick_quantization(requested: str, cuda: bool) -> str:
     return "4bit" if requested == "auto" else requested
 
 
+def safetensors_parameters(folder: str | Path) -> int:
+    """How many weights the folder's safetensors hold, from their headers (nothing loaded)."""
+    import json
+    import math
+    import struct
+
+    total = 0
+    for shard in Path(folder).glob("*.safetensors"):
+        with shard.open("rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(size))
+        total += sum(math.prod(t["shape"]) for k, t in header.items() if k != "__metadata__")
+    return total
+
+
+def check_memory(name: str, folder: str, gguf_file: str = "") -> None:
+    """Refuse, before loading, fp32 weights this CPU cannot hold (NotEnoughMemory, naming the
+    model's GGUF to run instead): Phi-3-mini takes 15.3 GB, a free Space has 16 GB."""
+    from ..machine import require_memory
+    from .llamacpp import gguf_advice
+
+    need = 4 * safetensors_parameters(folder)
+    require_memory(need, f"{name} in fp32 on this CPU", gguf_advice(name, gguf_file))
+
+
 def load_model(
-    name_or_path: str, quantize: str = "auto", progress: Progress | None = None
+    name_or_path: str,
+    quantize: str = "auto",
+    progress: Progress | None = None,
+    *,
+    memory_check: bool = True,
+    gguf_file: str = "",
 ) -> tuple[Any, Any, str]:
     """Load (model, tokenizer, quantization) from a hub id or a local folder; one code path.
 
@@ -80,6 +112,8 @@ def load_model(
             )
     else:
         kwargs["dtype"] = torch.float32  # bf16 matmuls are slow on most CPUs
+        if memory_check:
+            check_memory(name_or_path, folder, gguf_file)
     tokenizer = load_tokenizer(folder)
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
@@ -195,7 +229,13 @@ class TransformersBackend(CountsThroughCounter):
     def from_settings(
         cls, settings: Settings, progress: Progress | None = None
     ) -> TransformersBackend:
-        model, tokenizer, quant = load_model(settings.model, settings.quantize, progress)
+        model, tokenizer, quant = load_model(
+            settings.model,
+            settings.quantize,
+            progress,
+            memory_check=settings.memory_check,
+            gguf_file=settings.gguf_file,
+        )
         return cls(
             model,
             tokenizer,
