@@ -294,3 +294,181 @@ def test_the_real_phi3_vocabulary_through_llama_cpp(phi3_tokenizer):
         assert model.window == 4096 and model.spm
     finally:
         model.close()
+
+
+class FakeHub:
+    """The Hugging Face hub's file route on 127.0.0.1: HEAD gives the commit, ETag and size,
+    GET the bytes (the plain-HTTP path of huggingface_hub's downloads)."""
+
+    def __init__(self, files: dict[str, bytes]):
+        import hashlib
+        import http.server
+
+        self.files = files
+        self.gets: list[str] = []
+        hub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _file(self) -> bytes | None:
+                repo_file = self.path.split("?")[0].lstrip("/").replace("/resolve/main/", "/")
+                return hub.files.get(repo_file)
+
+            def _head(self, body: bytes) -> None:
+                self.send_response(200)
+                self.send_header("X-Repo-Commit", "a" * 40)
+                self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+
+            def do_HEAD(self):
+                body = self._file()
+                if body is None:
+                    self.send_error(404)
+                    return
+                self._head(body)
+
+            def do_GET(self):
+                body = self._file()
+                if body is None:
+                    self.send_error(404)
+                    return
+                hub.gets.append(self.path)
+                self._head(body)
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> FakeHub:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_hub(tiny_gguf, tmp_path, monkeypatch):
+    """huggingface_hub pointed at a FakeHub holding the tiny GGUF as someone/tiny-GGUF."""
+    from huggingface_hub import constants
+
+    with FakeHub({"someone/tiny-GGUF/tiny-q.gguf": tiny_gguf.read_bytes()}) as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        template = hub.url + "/{repo_id}/resolve/{revision}/{filename}"
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        yield hub
+
+
+def test_a_hub_gguf_downloads_through_the_loader_with_its_bytes(fake_hub, tiny_gguf):
+    require_llama_cpp()
+    from searchduel.llm import make_backend
+    from searchduel.loader import BackendLoader
+
+    settings = Settings(
+        model="someone/tiny-GGUF", gguf_file="tiny-q.gguf", search="local", dense=False
+    )
+    reports: list[tuple] = []
+    backend = make_backend(settings, lambda stage, **kw: reports.append((stage, kw)))
+    size = tiny_gguf.stat().st_size
+    assert ("downloading", {"done": size, "total": size}) in reports
+    assert reports[-1][0] == "loading" and len(fake_hub.gets) == 1
+    assert sum(p.tokens for p in backend.stream(MESSAGES, max_new_tokens=8)) == 8
+    # the page's loader: the same path, now from the hub cache (no second download)
+    loader = BackendLoader(settings).start()
+    assert loader.wait(60), loader.snapshot()
+    assert loader.settings.backend == "llamacpp", "auto resolved to what runs"
+    info = loader.info()
+    assert info.precision == "F32 GGUF on CPU (llama.cpp)" and info.window == 4096
+    assert info.test_model and len(fake_hub.gets) == 1
+
+
+def test_an_unknown_hub_file_is_explained(fake_hub):
+    require_llama_cpp()
+    from searchduel.llm import make_backend
+    from searchduel.loader import explain_failure
+
+    settings = Settings(model="someone/tiny-GGUF", gguf_file="nope.gguf", backend="llamacpp")
+    with pytest.raises(ModelLoadError, match=r"someone/tiny-GGUF/nope\.gguf") as info:
+        make_backend(settings)
+    what, fix = explain_failure(info.value, settings)
+    assert "has no GGUF someone/tiny-GGUF/nope.gguf" in what and "--gguf-file" in fix
+
+
+def test_offline_without_the_default_gguf_says_how_to_bring_it(tmp_path, monkeypatch):
+    require_llama_cpp()
+    from huggingface_hub import constants
+
+    from searchduel.llm import make_backend
+    from searchduel.loader import explain_failure
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    settings = Settings(backend="llamacpp")  # the default model: its Q4 GGUF
+    with pytest.raises(ModelLoadError) as info:
+        make_backend(settings)
+    what, fix = explain_failure(info.value, settings)
+    assert "not on this machine" in what
+    repo, filename = DEFAULT_GGUF
+    assert f"hf download {repo} {filename}" in fix and f"--model models/{filename}" in fix
+
+
+# --- through the engine and the command line -----------------------------------------------
+
+
+def test_the_engine_streams_both_columns_at_once_from_the_gguf(llama_backend, slow_decode):
+    from searchduel.config import DEFAULT_CORPUS
+    from searchduel.engine import Engine
+
+    settings = Settings(
+        model="tiny.gguf",
+        backend="llamacpp",
+        search="local",
+        corpus=str(DEFAULT_CORPUS),
+        max_new_tokens=80,
+        dense=False,
+    )
+    events = list(Engine(settings, llama_backend).run("Plan a one-day trip to Skagway, Alaska"))
+    tokens = [e.column for e in events if e.kind == "token"]
+    done = {e.column: e.data for e in events if e.kind == "done"}
+    assert set(done) == {"plain", "search"} and not [e for e in events if e.kind == "error"]
+    assert done["plain"]["tokens"] == done["search"]["tokens"] == 80
+    first_search = tokens.index("search")
+    assert "plain" in tokens[first_search:], "the plain column went on while search wrote"
+    assert "search" in tokens[: len(tokens) - tokens[::-1].index("plain")], "interleaved"
+
+
+@pytest.mark.slow
+def test_ask_json_streams_both_columns_from_a_gguf_file(tiny_gguf):
+    """The acceptance command, as a stranger types it: a relative .gguf beside them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    require_llama_cpp()
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "SEARCHDUEL_DENSE": "false"}
+    argv = ["ask", "Plan a one-day trip to Skagway", "--backend", "llamacpp"]
+    argv += ["--model", tiny_gguf.name, "--json", "--search", "local", "--max-new-tokens", "40"]
+    out = subprocess.run(
+        [sys.executable, "-m", "searchduel", *argv],
+        cwd=tiny_gguf.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    for name in ("plain", "search"):
+        column = result[name]
+        assert column["answer"] and column["tokens"] == 40 and column["ttft_s"] > 0
+    assert result["search"]["sources"] and result["search"]["context_tokens"] > 0

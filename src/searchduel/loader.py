@@ -128,9 +128,18 @@ def explain_failure(exc: BaseException, settings: Settings) -> tuple[str, str]:
         )
     if "no gguf is known" in text or "must hold one .gguf" in text:
         return (f"There is no GGUF file for {model}.", str(exc))
-    if names & {"RepositoryNotFoundError", "RevisionNotFoundError", "GatedRepoError"} or (
+    missing = {"RepositoryNotFoundError", "RevisionNotFoundError", "GatedRepoError"}
+    if names & (missing | {"EntryNotFoundError", "RemoteEntryNotFoundError"}) or (
         "not a valid model identifier" in text or "404" in text
     ):
+        source = _hub_gguf(settings)
+        if source:
+            return (
+                f"The Hugging Face hub has no GGUF {source} (or it is private or gated).",
+                "Check the repo and the file name, e.g. `--model "
+                "microsoft/Phi-3-mini-4k-instruct-gguf --gguf-file "
+                "Phi-3-mini-4k-instruct-q4.gguf`, or give a local .gguf file.",
+            )
         return (
             f"The Hugging Face hub has no model {model} (or it is private or gated).",
             "Check the id, e.g. `microsoft/Phi-3-mini-4k-instruct`, or give a local folder.",
@@ -151,22 +160,30 @@ def explain_failure(exc: BaseException, settings: Settings) -> tuple[str, str]:
     return (f"The model {model} could not be loaded.", f"The error was: {exc}")
 
 
+def _hub_gguf(settings: Settings) -> Any:
+    """The hub GGUF that llama.cpp was to load, or None (another backend, a local file)."""
+    if settings.backend != "llamacpp":
+        return None
+    from .errors import ModelLoadError
+    from .llm.llamacpp import gguf_source
+
+    try:
+        source = gguf_source(settings.model, settings.gguf_file)
+    except ModelLoadError:
+        return None
+    return source if source.repo else None
+
+
 def _download_advice(settings: Settings) -> str:
     """How to bring the model over from a machine with a network, for the backend that runs."""
     model = settings.model
-    if settings.backend == "llamacpp":
-        from .llm.llamacpp import gguf_source
-
-        try:
-            source = gguf_source(model, settings.gguf_file)
-        except Exception:  # no GGUF named: the generic advice below
-            source = None
-        if source is not None and source.repo:
-            return (
-                f"Download it where there is a network (`hf download {source.repo} "
-                f"{source.filename} --local-dir models`), copy the file here and start with "
-                f"`--model models/{source.filename}`."
-            )
+    source = _hub_gguf(settings)
+    if source is not None:
+        return (
+            f"Download it where there is a network (`hf download {source.repo} "
+            f"{source.filename} --local-dir models`), copy the file here and start with "
+            f"`--model models/{source.filename}`."
+        )
     return (
         f"Download it where there is a network (`hf download {model} --local-dir models/phi3`), "
         "copy the folder here and start with `--model models/phi3`."
