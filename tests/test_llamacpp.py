@@ -428,13 +428,14 @@ def test_the_engine_streams_both_columns_at_once_from_the_gguf(llama_backend, sl
 
     settings = Settings(
         model="tiny.gguf",
-        backend="llamacpp",
         search="local",
         corpus=str(DEFAULT_CORPUS),
         max_new_tokens=80,
         dense=False,
     )
-    events = list(Engine(settings, llama_backend).run("Plan a one-day trip to Skagway, Alaska"))
+    engine = Engine(settings, llama_backend)
+    assert engine.settings.backend == "llamacpp", "auto is named by what runs"
+    events = list(engine.run("Plan a one-day trip to Skagway, Alaska"))
     tokens = [e.column for e in events if e.kind == "token"]
     done = {e.column: e.data for e in events if e.kind == "done"}
     assert set(done) == {"plain", "search"} and not [e for e in events if e.kind == "error"]
@@ -472,3 +473,16 @@ def test_ask_json_streams_both_columns_from_a_gguf_file(tiny_gguf):
         column = result[name]
         assert column["answer"] and column["tokens"] == 40 and column["ttft_s"] > 0
     assert result["search"]["sources"] and result["search"]["context_tokens"] > 0
+
+
+def test_context_counts_with_the_ggufs_vocabulary(tiny_gguf, llama_backend, capsys):
+    """`context` reads only the vocabulary, and counts what the loaded backend counts."""
+    import json
+
+    from searchduel.cli import main
+
+    argv = ["context", "What is the White Pass railroad?", "--model", str(tiny_gguf)]
+    assert main([*argv, "--search", "local", "--dense", "false", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["prompt_tokens"] == llama_backend.count_tokens(record["messages"])
+    assert record["context_tokens"] > 0

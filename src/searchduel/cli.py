@@ -183,7 +183,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         with Store.from_settings(settings) as store:
             if not store.enabled:
                 raise ConfigError("--save needs storing on (--store true / SEARCHDUEL_STORE)")
-            result["id"] = store.save(comparison_from_events(prompt, events, settings))
+            result["id"] = store.save(comparison_from_events(prompt, events, engine.settings))
         if not args.json:
             print(f"stored as {result['id']} in {settings.store_path}", file=sys.stderr)
     if args.json:

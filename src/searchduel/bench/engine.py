@@ -646,11 +646,11 @@ def run(args: argparse.Namespace, settings: Settings) -> list[Result]:
     from ..llm.transformers_local import TransformersBackend
     from . import backends
 
-    where = conditions()
     reps = max(1, getattr(args, "engine_reps", REPS) or REPS)
     prompt = getattr(args, "engine_prompt", None) or PROMPT
     settings = resolve(settings.replace(temperature=0.0))
     engine = Engine(settings, make_backend(settings))
+    where = conditions()  # after the load: llama.cpp may have set OpenMP's wait policy
     # warm-up: corpus index, tokenizer, first-call set-up in torch are not what is measured
     time_plain(
         engine, prompt, RunOptions(search=settings.search if settings.search != "off" else "local")

@@ -198,6 +198,8 @@ def _fallback_template(settings: Settings, model: GGUFModel) -> str | None:
 class LlamaCppBackend(CountsThroughCounter):
     """A GGUF in llama.cpp shared by every stream of this process (see the module docstring)."""
 
+    kind = "llamacpp"  # the --backend name that selects it
+
     def __init__(
         self,
         model: GGUFModel,

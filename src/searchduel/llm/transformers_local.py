@@ -200,6 +200,8 @@ def _maybe_spaces_gpu(fn: Any) -> Any:
 class TransformersBackend(CountsThroughCounter):
     """A transformers causal LM shared by every stream of this process."""
 
+    kind = "transformers"  # the --backend name that selects it
+
     def __init__(
         self,
         model: Any,
