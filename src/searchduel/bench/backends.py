@@ -2,9 +2,10 @@
 
 Rows:
 
-- with `--backend llamacpp`: one stream alone, two streams at once (one context each, what
-  the backend does) and two one after the other, on the plain and search prompts: tokens per
-  second of all generated tokens and the plain stream's first piece (median of reps);
+- with `--backend llamacpp`: the plain prompt's stream alone, then the plain and search
+  prompts' streams at once (one context each, what the backend does; against them one after
+  the other, the same work): tokens per second of all generated tokens, the search prompt's
+  prefill included, and the plain stream's first piece (median of reps);
 - when the model folder holds both forms (`tiny-model DIR --gguf`): the engine's two columns
   at once, search on the offline corpus, for transformers and for llama.cpp on the same
   weights, in one run: each column's first token and the tokens per second of both columns
@@ -91,7 +92,7 @@ def llamacpp_stream_rows(engine: Engine, prompt: str, reps: int, where: str) -> 
         "threads": "plain and search prompts at once, a context each, the cores shared",
         "sequential": "plain then search prompt",
     }
-    alone_tps = _median([t / s for s, t, _ in runs["alone"]])
+    sequential_tps = _median([t / s for s, t, _ in runs["sequential"]])
     rows = []
     for how, rs in runs.items():
         tps = _median([t / s for s, t, _ in rs])
@@ -102,7 +103,7 @@ def llamacpp_stream_rows(engine: Engine, prompt: str, reps: int, where: str) -> 
                 f"llama.cpp {'1 stream' if how == 'alone' else '2 streams: ' + how}",
                 tps,
                 "tok/s",
-                None if how == "alone" else alone_tps,
+                sequential_tps if how == "threads" else None,
                 note=f"{notes[how]}; plain first piece {first_ms:.0f} ms; {rs[0][1]} tokens; "
                 f"median of {reps}; {where}",
             )
