@@ -144,8 +144,9 @@ class Engine:
     ):
         """`chain` replaces the provider chain the settings describe (mirrors, tests)."""
         limit_malloc_arenas(settings.malloc_arenas)  # before the threads that allocate start
+        # `auto` picks a local backend (llm.pick_backend); the log and the store name it
         kind = getattr(backend, "kind", "")
-        if settings.backend == "auto" and kind:  # what runs is what the log and store name
+        if settings.backend == "auto" and kind:
             settings = settings.replace(backend=kind)
         self.settings = settings
         self._fixed_chain = chain

@@ -83,8 +83,6 @@ class OpenAIBackend(CountsThroughCounter):
     use, else DEFAULT_CONTEXT_WINDOW.
     """
 
-    kind = "openai"  # the --backend name that selects it
-
     def __init__(
         self,
         base_url: str,
