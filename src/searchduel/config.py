@@ -209,7 +209,12 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec("base_url", "", "OpenAI-compatible server, e.g. http://localhost:8000/v1", _parse_url),
     Spec("api_key", "", "bearer token for --backend openai", secret=True),
-    Spec("tokenizer", "", "hub id or folder of the tokenizer for exact counts (openai backend)"),
+    Spec(
+        "tokenizer",
+        "",
+        "hub id or folder of the tokenizer for exact counts (openai backend); for llama.cpp, "
+        "of the chat template when the GGUF has none",
+    ),
     Spec(
         "quantize",
         "auto",
