@@ -486,3 +486,21 @@ def test_context_counts_with_the_ggufs_vocabulary(tiny_gguf, llama_backend, caps
     record = json.loads(capsys.readouterr().out)
     assert record["prompt_tokens"] == llama_backend.count_tokens(record["messages"])
     assert record["context_tokens"] > 0
+
+
+def test_a_gguf_without_a_chat_template_takes_the_tokenizers(
+    llama_backend, tiny_model_dir, monkeypatch
+):
+    from transformers import AutoTokenizer
+
+    from searchduel.llm.gguf_model import GGUFTokenizer
+    from searchduel.llm.llamacpp import _fallback_template
+
+    model = llama_backend.model
+    monkeypatch.setattr(GGUFModel, "chat_template", property(lambda self: None))
+    with pytest.raises(ModelLoadError, match="--tokenizer"):
+        GGUFTokenizer(model)
+    template = _fallback_template(Settings(tokenizer=str(tiny_model_dir)), model)
+    assert template == AutoTokenizer.from_pretrained(tiny_model_dir).chat_template
+    backend = LlamaCppBackend(model, template=template)
+    assert backend.prompt_ids(MESSAGES) == llama_backend.prompt_ids(MESSAGES)
