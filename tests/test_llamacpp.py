@@ -118,6 +118,11 @@ def test_auto_picks_by_cuda_then_llama_cpp_then_a_gguf(tiny_model_dir, tiny_gguf
         assert pick_backend(Settings(model=str(tiny_gguf), backend=named), cuda=False) == named
 
 
+def test_zero_gpu_counts_as_cuda_before_its_first_gpu(monkeypatch):
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    assert pick_backend(Settings(), llama_cpp=True) == "transformers"
+
+
 def test_a_missing_gguf_file_is_a_settings_error():
     from searchduel.errors import ConfigError
 

@@ -8,6 +8,7 @@ installed and a GGUF for the model ─► llamacpp; otherwise ─► transformer
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +24,12 @@ __all__ = ["Backend", "Message", "make_backend", "pick_backend", "resolve"]
 
 def _cuda() -> bool:
     # bitsandbytes imports on a CPU too, so the GPU is asked for, not inferred from errors.
-    # On Linux without NVIDIA's driver there is none to ask about, and torch stays unimported
-    # until the backend is chosen (llama.cpp sets OpenMP's wait policy first: gguf_model.py).
+    # ZeroGPU lends a GPU per call, so its container may show none before the first one: it
+    # counts as CUDA (transformers under spaces.GPU). On Linux without NVIDIA's driver there
+    # is no GPU to ask about, and torch stays unimported until the backend is chosen
+    # (llama.cpp sets OpenMP's wait policy first: gguf_model.py).
+    if os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true", "yes"):
+        return True
     if sys.platform == "linux" and not (
         Path("/proc/driver/nvidia").exists() or any(Path("/dev").glob("nvidia[0-9]*"))
     ):
