@@ -41,6 +41,36 @@ def tiny_backend(tiny_model_dir: Path):
     return TransformersBackend(model, tokenizer, name="tiny", quantization=quant)
 
 
+def require_llama_cpp() -> None:
+    """Skip (or, in CI with SEARCHDUEL_REQUIRE_LLAMACPP=1, fail) without llama-cpp-python."""
+    from searchduel.llm.gguf_model import available
+
+    if not available():
+        reason = "llama-cpp-python is not installed (pip install -e .[cpu])"
+        if os.environ.get("SEARCHDUEL_REQUIRE_LLAMACPP") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model written as a GGUF (the `tiny-model --gguf` path), in its own folder so
+    that the transformers folder stays a transformers folder for `--backend auto`."""
+    from searchduel.llm.gguf_export import write_gguf
+
+    return write_gguf(tiny_model_dir, tmp_path_factory.mktemp("tiny-gguf") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def llama_backend(tiny_gguf: Path):
+    """The tiny GGUF in llama.cpp, in-process."""
+    require_llama_cpp()
+    from searchduel.llm.gguf_model import GGUFModel
+    from searchduel.llm.llamacpp import LlamaCppBackend
+
+    return LlamaCppBackend(GGUFModel.load(str(tiny_gguf)), name="tiny.gguf")
+
+
 @pytest.fixture(scope="session")
 def phi3_tokenizer():
     from searchduel.llm.tokens import load_tokenizer

@@ -275,3 +275,42 @@ def test_windowed_decoding_hands_out_exactly_the_full_decode(tiny_backend, phi3_
             pieces = stream_in_steps(tokenizer, ids, size)
             assert "".join(pieces) == tokenizer.decode(ids, skip_special_tokens=True)
             assert not any("\ufffd" in p for p in pieces), "no half characters"
+
+
+# --- the local backends: llama.cpp alone and beside transformers ----------------------------
+
+
+@pytest.mark.slow
+def test_llamacpp_and_local_backend_rows(tiny_model_dir, tiny_gguf, tmp_path):
+    """With a folder holding both forms, one run measures llama.cpp's one stream against two,
+    and both backends with both columns generating, and their resident memory."""
+    import shutil
+
+    from conftest import require_llama_cpp
+    from searchduel.bench import backends
+    from searchduel.llm import make_backend
+
+    require_llama_cpp()
+    folder = tmp_path / "both"
+    shutil.copytree(tiny_model_dir, folder)
+    shutil.copy(tiny_gguf, folder / "tiny.gguf")
+    settings = Settings(model=str(folder), search="local", max_new_tokens=12, dense=False)
+    assert backends.has_both_forms(settings)
+    llama = settings.replace(backend="llamacpp")
+    rows = backends.llamacpp_stream_rows(Engine(llama, make_backend(llama)), PROMPT, 1, "")
+    assert [r.name for r in rows] == [
+        "llama.cpp 1 stream",
+        "llama.cpp 2 streams: threads",
+        "llama.cpp 2 streams: sequential",
+    ]
+    assert all(r.unit == "tok/s" and r.value > 0 for r in rows)
+    assert "12 tokens" in rows[0].note and "24 tokens" in rows[1].note
+    compared = backends.compare_rows(settings, PROMPT, 1, "")
+    assert [(r.name, r.unit) for r in compared] == [
+        ("both columns, transformers (fp32)", "tok/s"),
+        ("resident memory after load, transformers (fp32)", "MB"),
+        ("both columns, llama.cpp (F32 GGUF)", "tok/s"),
+        ("resident memory after load, llama.cpp (F32 GGUF)", "MB"),
+    ]
+    assert all(r.value > 0 for r in compared)
+    assert all("first token: plain" in r.note for r in compared[::2])

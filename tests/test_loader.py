@@ -9,7 +9,8 @@ import pytest
 from fakes import ScriptedBackend
 from searchduel.config import Settings
 from searchduel.errors import ModelLoadError
-from searchduel.llm.transformers_local import download_progress_class, load_model
+from searchduel.llm.hub import download_progress_class
+from searchduel.llm.transformers_local import load_model
 from searchduel.loader import BackendLoader, describe, explain_failure
 from searchduel.ui.page import load_status, model_line
 

@@ -329,7 +329,7 @@ def test_record_from_a_real_run_keeps_what_the_model_saw(tmp_path, settings, tin
     engine = Engine(settings, tiny_backend)
     prompt = "Plan a one-day trip to Skagway, Alaska"
     events = list(engine.run(prompt))
-    record = comparison_from_events(prompt, events, settings, grounding={"figures": 1})
+    record = comparison_from_events(prompt, events, engine.settings, grounding={"figures": 1})
     sources_event = next(e for e in events if e.kind == "sources")
     assert record.context == sources_event.data["context"] and "[1]" in record.context
     assert record.sources[0]["n"] == 1 and record.provider == "local"

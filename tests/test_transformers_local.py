@@ -8,7 +8,8 @@ import time
 import pytest
 
 from searchduel.errors import BackendBusy, GenerationError
-from searchduel.llm.transformers_local import TransformersBackend, _Gate, pick_quantization
+from searchduel.llm.gate import Gate
+from searchduel.llm.transformers_local import TransformersBackend, pick_quantization
 
 MESSAGES = [{"role": "user", "content": "Plan a one-day trip to Skagway, Alaska."}]
 
@@ -107,7 +108,7 @@ def test_two_streams_share_one_model_without_mixing(tiny_backend):
 
 
 def test_gate_queue_limit_says_how_many_are_ahead():
-    gate = _Gate(slots=1, max_waiting=1)
+    gate = Gate(slots=1, max_waiting=1)
     gate.acquire(None)
     waiter = threading.Thread(target=lambda: (gate.acquire(None), gate.release()))
     waiter.start()

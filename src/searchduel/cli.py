@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", type=Path)
     p.add_argument("--hidden-size", type=int, default=64)
     p.add_argument("--layers", type=int, default=2)
+    p.add_argument(
+        "--gguf", action="store_true", help="also write it as FOLDER/NAME.gguf (llama.cpp)"
+    )
     return parser
 
 
@@ -146,8 +149,9 @@ def _jsonable(obj: Any) -> Any:
 
 def _engine(settings: Settings) -> Any:
     from .engine import Engine
-    from .llm import make_backend
+    from .llm import make_backend, resolve
 
+    settings = resolve(settings)  # `auto` becomes the backend that runs (and is recorded)
     return _ready(Engine(settings, make_backend(settings)))
 
 
@@ -179,7 +183,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         with Store.from_settings(settings) as store:
             if not store.enabled:
                 raise ConfigError("--save needs storing on (--store true / SEARCHDUEL_STORE)")
-            result["id"] = store.save(comparison_from_events(prompt, events, settings))
+            result["id"] = store.save(comparison_from_events(prompt, events, engine.settings))
         if not args.json:
             print(f"stored as {result['id']} in {settings.store_path}", file=sys.stderr)
     if args.json:
@@ -302,8 +306,16 @@ def cmd_context(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _counter_backend(settings: Settings) -> Any:
-    """What `context` needs of a backend: the window and exact token counts, not the weights."""
+    """What `context` needs of a backend: the window and exact token counts, not the weights
+    (for llama.cpp: the GGUF's vocabulary alone)."""
+    from .llm import resolve
     from .llm.tokens import ChatTokenCounter, EstimateTokenCounter, load_tokenizer
+
+    settings = resolve(settings)
+    if settings.backend == "llamacpp":
+        from .llm.llamacpp import load_counter
+
+        return load_counter(settings)
 
     class _Counter:
         def __init__(self) -> None:
@@ -439,11 +451,12 @@ def _ground_line_problem(line: str) -> dict[str, Any] | str:
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from .engine import Engine
     from .evaluate import default_out, evaluate, load_items, progress_bar
-    from .llm import make_backend
+    from .llm import make_backend, resolve
 
     items = load_items(args.file)
     out = args.out or default_out(args.file)
-    engine = _ready(Engine(settings.replace(temperature=0.0), make_backend(settings)))
+    settings = resolve(settings.replace(temperature=0.0))
+    engine = _ready(Engine(settings, make_backend(settings)))
     figures = evaluate(items, engine, out, progress=progress_bar())
     print(f"report: {out / 'report.md'} ({figures['questions']} of {figures['total']} done)")
     if figures["interrupted"]:
@@ -457,6 +470,10 @@ def cmd_tiny_model(args: argparse.Namespace, settings: Settings | None) -> int:
 
     path = build_tiny_model(args.folder, hidden_size=args.hidden_size, layers=args.layers)
     print(f"tiny random Phi-3 written to {path} (its answers are noise; for demos and tests)")
+    if args.gguf:
+        from .llm.gguf_export import write_gguf
+
+        print(f"the same model as a GGUF for llama.cpp: {write_gguf(path)}")
     return EXIT_OK
 
 

@@ -23,6 +23,12 @@ DEFAULT_CORPUS = ASSETS_DIR / "corpus"
 
 # --- Budgets: every limit the pipeline obeys, in one place -------------------------------
 DEFAULT_MODEL = "microsoft/Phi-3-mini-4k-instruct"
+# The model's own 4-bit GGUF, for llama.cpp on a CPU (--backend llamacpp, and auto without
+# CUDA): Microsoft's Q4 export is 2.4 GB, where the safetensors in fp32 take 15.3 GB, more
+# than a free 16 GB Space holds. Keyed by the model id and by the GGUF repo itself.
+DEFAULT_GGUF = ("microsoft/Phi-3-mini-4k-instruct-gguf", "Phi-3-mini-4k-instruct-q4.gguf")
+KNOWN_GGUF = {DEFAULT_MODEL: DEFAULT_GGUF, DEFAULT_GGUF[0]: DEFAULT_GGUF}
+BACKENDS = ("auto", "transformers", "llamacpp", "openai")
 # Phi-3-mini-4k's max_position_embeddings; used when a backend cannot tell us its window.
 DEFAULT_CONTEXT_WINDOW = 4096
 # Long enough for a useful answer, short enough that two answers fit a CPU demo in minutes.
@@ -168,9 +174,10 @@ def _parse_cidrs(value: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def looks_like_path(name: str) -> bool:
-    """A --model / --tokenizer value meant as a folder rather than a hub id: it starts with
-    '.', '/' or '~', or its parent folder exists here (hub ids are "owner/name")."""
-    if name.startswith((".", "/", "~")) or "\\" in name:
+    """A --model / --tokenizer value meant as a folder or file rather than a hub id: it starts
+    with '.', '/' or '~', names a .gguf file, or its parent folder exists here (hub ids are
+    "owner/name")."""
+    if name.startswith((".", "/", "~")) or "\\" in name or name.endswith(".gguf"):
         return True
     parent = Path(name).parent
     return str(parent) not in ("", ".") and parent.is_dir()
@@ -207,12 +214,29 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "model",
         DEFAULT_MODEL,
-        "hub id or local folder of the model (served name for --backend openai)",
+        "hub id, local folder or .gguf file of the model (served name for --backend openai)",
     ),
-    Spec("backend", "transformers", "where the model runs", choices=("transformers", "openai")),
+    Spec(
+        "backend",
+        "auto",
+        "where the model runs; auto = transformers on CUDA, else llama.cpp when "
+        "llama-cpp-python is installed and the model has a GGUF, else transformers on the CPU",
+        choices=BACKENDS,
+    ),
+    Spec(
+        "gguf_file",
+        "",
+        "GGUF file name in the --model hub repo or folder (llama.cpp); empty = the model's "
+        "known Q4 GGUF, or the folder's only .gguf",
+    ),
     Spec("base_url", "", "OpenAI-compatible server, e.g. http://localhost:8000/v1", _parse_url),
     Spec("api_key", "", "bearer token for --backend openai", secret=True),
-    Spec("tokenizer", "", "hub id or folder of the tokenizer for exact counts (openai backend)"),
+    Spec(
+        "tokenizer",
+        "",
+        "hub id or folder of the tokenizer for exact counts (openai backend); for llama.cpp, "
+        "of the chat template when the GGUF has none",
+    ),
     Spec(
         "quantize",
         "auto",
@@ -220,6 +244,12 @@ SPECS: tuple[Spec, ...] = (
         choices=("auto", "4bit", "8bit", "none"),
     ),
     Spec("context_window", 0, "model window in tokens; 0 = read it from the model config", int),
+    Spec(
+        "memory_check",
+        True,
+        "refuse, before loading, weights that do not fit the memory left (false: load anyway)",
+        _parse_bool,
+    ),
     Spec(
         "search",
         "auto",
@@ -357,12 +387,14 @@ SPEC_BY_NAME = {s.name: s for s in SPECS}
 @dataclass(frozen=True)
 class Settings:
     model: str = DEFAULT_MODEL
-    backend: str = "transformers"
+    backend: str = "auto"
+    gguf_file: str = ""
     base_url: str = ""
     api_key: str = ""
     tokenizer: str = ""
     quantize: str = "auto"
     context_window: int = 0
+    memory_check: bool = True
     search: str = "auto"
     search_order: str = "duckduckgo,searxng,local"
     corpus: str = str(DEFAULT_CORPUS)
@@ -510,19 +542,26 @@ class Settings:
     def check_local_paths(self) -> None:
         """A --model / --tokenizer given as a path must exist: said here, before a hub lookup
         turns the typo into a network error. (The page explains the same case when a folder
-        vanishes after start-up.)"""
-        if self.backend == "transformers":
-            for name in ("model", "tokenizer"):
-                value = getattr(self, name)
-                if value and looks_like_path(value) and not Path(value).expanduser().is_dir():
-                    raise ConfigError(
-                        _bad(
-                            SPEC_BY_NAME[name],
-                            value,
-                            "no such folder (a local model folder must exist; a hub id looks "
-                            "like owner/name)",
-                        )
-                    )
+        vanishes after start-up.) A model may also be a .gguf file (llama.cpp)."""
+        if self.backend == "openai":
+            return
+        for name in ("model", "tokenizer"):
+            value = getattr(self, name)
+            if not value or not looks_like_path(value):
+                continue
+            path = Path(value).expanduser()
+            gguf = name == "model" and value.endswith(".gguf")
+            if path.is_dir() or (gguf and path.is_file()):
+                continue
+            what = "file" if gguf else "folder"
+            raise ConfigError(
+                _bad(
+                    SPEC_BY_NAME[name],
+                    value,
+                    f"no such {what} (a local model folder or .gguf file must exist; a hub id "
+                    "looks like owner/name)",
+                )
+            )
 
 
 def default_data_dir() -> str:

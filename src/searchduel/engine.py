@@ -130,6 +130,10 @@ class Engine:
     ):
         """`chain` replaces the provider chain the settings describe (mirrors, tests)."""
         limit_malloc_arenas(settings.malloc_arenas)  # before the threads that allocate start
+        # `auto` picks a local backend (llm.pick_backend); the log and the store name it
+        kind = getattr(backend, "kind", "")
+        if settings.backend == "auto" and kind:
+            settings = settings.replace(backend=kind)
         self.settings = settings
         self._fixed_chain = chain
         self.backend = backend

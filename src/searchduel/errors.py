@@ -13,6 +13,7 @@
     │   └── AddressRefused     the URL resolves to an address the guard refuses
     ├── BackendError           the model backend failed
     │   ├── ModelLoadError     weights or tokenizer could not be loaded
+    │   │   └── NotEnoughMemory  the weights would not fit the memory left (said before loading)
     │   ├── GenerationError    generation raised or the server broke the stream
     │   │   └── PromptTooLong  the prompt and the answer do not fit the model's window
     │   └── BackendBusy        the shared model's queue is full
@@ -135,6 +136,17 @@ class BackendError(SearchDuelError):
 
 class ModelLoadError(BackendError):
     """Weights or tokenizer could not be loaded."""
+
+
+class NotEnoughMemory(ModelLoadError):
+    """The weights (and their caches) would not fit the memory this machine has left: said
+    before loading, with what to run instead (`advice`), rather than killed mid-load."""
+
+    def __init__(self, message: str, *, need: int = 0, available: int = 0, advice: str = ""):
+        super().__init__(message)
+        self.need = need
+        self.available = available
+        self.advice = advice
 
 
 class GenerationError(BackendError):

@@ -11,9 +11,13 @@ Decisions, in one place:
   to read from any thread; `wait()` blocks until ready or failed.
 - A failed load never ends the app: the snapshot says what failed and how to fix it
   (`explain_failure`: offline without a local folder, not enough memory, unknown hub id, no
-  such folder), the page shows that, and the log keeps the full error.
-- The factory is `llm.make_backend` (the real loading path, hub id and folder alike); tests
-  pass a double that sleeps in its loader.
+  such folder or file, llama.cpp missing), the page shows that, and the log keeps the full
+  error. Weights too large for the memory left are refused before loading, with the GGUF
+  to run instead (machine.require_memory), rather than the kernel killing the app mid-load.
+- `--backend auto` is resolved first (`llm.resolve`), so the page, the log and the store
+  name the backend that runs here.
+- The factory is `llm.make_backend` (the real loading path, hub id, folder and GGUF file
+  alike); tests pass a double that sleeps in its loader.
 - `describe()` names the model for the page: its hub link or folder name, precision and
   device, window, backend (local or the server's host), the search chain, and whether it is a
   random-weight test model.
@@ -30,6 +34,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .config import Settings
+from .errors import NotEnoughMemory
+from .machine import gb
 from .render.events import provider_label
 
 log = logging.getLogger("searchduel")
@@ -85,23 +91,55 @@ def explain_failure(exc: BaseException, settings: Settings) -> tuple[str, str]:
         "tiny-model models/tiny` and start with `--model models/tiny`."
     )
     parent = Path(model).expanduser().parent
-    looks_like_path = model.startswith((".", "/", "~")) or (parent != Path(".") and parent.exists())
+    looks_like_path = (
+        model.startswith((".", "/", "~"))
+        or model.endswith(".gguf")
+        or (parent != Path(".") and parent.exists())
+    )
     if settings.backend != "openai" and looks_like_path and not Path(model).expanduser().exists():
-        return (f"There is no folder {model}.", f"Check the path. {tiny}")
+        kind = "file" if model.endswith(".gguf") else "folder"
+        return (f"There is no {kind} {model}.", f"Check the path. {tiny}")
+    too_big = next((e for e in chain if isinstance(e, NotEnoughMemory)), None)
+    if too_big is not None:
+        return (
+            f"There is not enough memory to load {model}: it needs about {gb(too_big.need)} "
+            f"and this machine has {gb(too_big.available)} available.",
+            too_big.advice,
+        )
     if (
         names & {"OutOfMemoryError", "MemoryError"}
         or "out of memory" in text
         or ("can't allocate" in text)
     ):
+        from .llm.llamacpp import gguf_advice
+
         return (
             f"There is not enough memory to load {model}.",
-            "Phi-3-mini needs about 3 GB of GPU memory in 4-bit, or about 16 GB of RAM on a "
-            "CPU. Free some memory, use a GPU, or serve the model elsewhere (llama.cpp, "
-            "vLLM) and start with `--backend openai --base-url URL`.",
+            "Phi-3-mini needs about 3 GB of GPU memory in 4-bit, about 16 GB of RAM in fp32 "
+            f"on a CPU, or about 3 GB as its 4-bit GGUF through llama.cpp. "
+            f"{gguf_advice(model, settings.gguf_file)} Or serve the model elsewhere "
+            "(llama.cpp server, vLLM) and start with `--backend openai --base-url URL`.",
         )
-    if names & {"RepositoryNotFoundError", "RevisionNotFoundError", "GatedRepoError"} or (
+    if "llama-cpp-python is not installed" in text:
+        return (
+            "llama.cpp, which runs GGUF models on a CPU, is not installed here.",
+            f"Install llama-cpp-python (`pip install -e .[cpu]`; it builds llama.cpp, a few "
+            f"minutes), or start with `--backend transformers`. {tiny}",
+        )
+    if "no gguf is known" in text or "must hold one .gguf" in text:
+        return (f"There is no GGUF file for {model}.", str(exc))
+    missing = {"RepositoryNotFoundError", "RevisionNotFoundError", "GatedRepoError"}
+    if names & (missing | {"EntryNotFoundError", "RemoteEntryNotFoundError"}) or (
         "not a valid model identifier" in text or "404" in text
     ):
+        source = _hub_gguf(settings)
+        if source:
+            return (
+                f"The Hugging Face hub has no GGUF {source} (or it is private or gated).",
+                "Check the repo and the file name, e.g. `--model "
+                "microsoft/Phi-3-mini-4k-instruct-gguf --gguf-file "
+                "Phi-3-mini-4k-instruct-q4.gguf`, or give a local .gguf file.",
+            )
         return (
             f"The Hugging Face hub has no model {model} (or it is private or gated).",
             "Check the id, e.g. `microsoft/Phi-3-mini-4k-instruct`, or give a local folder.",
@@ -117,11 +155,39 @@ def explain_failure(exc: BaseException, settings: Settings) -> tuple[str, str]:
         return (
             f"The model {model} is not on this machine and the Hugging Face hub cannot be "
             "reached to download it.",
-            "Download it where there is a network (`hf download "
-            f"{model} --local-dir models/phi3`), copy the folder here and start with "
-            f"`--model models/phi3`. {tiny}",
+            _download_advice(settings) + f" {tiny}",
         )
     return (f"The model {model} could not be loaded.", f"The error was: {exc}")
+
+
+def _hub_gguf(settings: Settings) -> Any:
+    """The hub GGUF that llama.cpp was to load, or None (another backend, a local file)."""
+    if settings.backend != "llamacpp":
+        return None
+    from .errors import ModelLoadError
+    from .llm.llamacpp import gguf_source
+
+    try:
+        source = gguf_source(settings.model, settings.gguf_file)
+    except ModelLoadError:
+        return None
+    return source if source.repo else None
+
+
+def _download_advice(settings: Settings) -> str:
+    """How to bring the model over from a machine with a network, for the backend that runs."""
+    model = settings.model
+    source = _hub_gguf(settings)
+    if source is not None:
+        return (
+            f"Download it where there is a network (`hf download {source.repo} "
+            f"{source.filename} --local-dir models`), copy the file here and start with "
+            f"`--model models/{source.filename}`."
+        )
+    return (
+        f"Download it where there is a network (`hf download {model} --local-dir models/phi3`), "
+        "copy the folder here and start with `--model models/phi3`."
+    )
 
 
 class BackendLoader:
@@ -174,14 +240,13 @@ class BackendLoader:
 
     def _load(self) -> None:
         from .engine import Engine
+        from .llm import make_backend, resolve
 
         try:
-            if self._factory is not None:
-                backend = self._factory(self.settings, self._progress)
-            else:
-                from .llm import make_backend
-
-                backend = make_backend(self.settings, self._progress)
+            # `auto` becomes the backend that runs here: named on the page, kept in the store
+            self.settings = resolve(self.settings)
+            factory = self._factory or make_backend
+            backend = factory(self.settings, self._progress)
             engine = Engine(self.settings, backend)
             engine.warm_up()
         except BaseException as exc:  # the page shows it; the app keeps serving

@@ -18,8 +18,11 @@ Rows:
   <= 300 ms a question), with the milliseconds of each stage.
 
 Generation is greedy (temperature 0) so every way of generating makes the same tokens, and
-token counts come from the raw `generate` output. Needs the transformers backend for the
-throughput rows; with another backend only the first-token and cache rows are measured.
+token counts come from the raw `generate` output. The throughput rows above need the
+transformers backend; with `--backend llamacpp` the suite measures one stream against two
+(bench/backends.py), and on a model folder that holds both forms (`tiny-model DIR --gguf`)
+it adds rows comparing the two local backends on the same weights, both columns generating,
+and their resident memory after load.
 
 On a CPU shared with other work, run it with OMP_WAIT_POLICY=PASSIVE: with OpenMP's default
 (spinning) waits, identical `generate` calls there took anywhere from 0.45 s to 7 s.
@@ -638,14 +641,16 @@ def new_question_rows(engine: Engine, n: int = NEW_QUESTIONS) -> list[Result]:
 
 def run(args: argparse.Namespace, settings: Settings) -> list[Result]:
     """The engine suite on the model the settings name (`--model`, `--search`)."""
-    from ..llm import make_backend
+    from ..llm import make_backend, resolve
+    from ..llm.llamacpp import LlamaCppBackend
     from ..llm.transformers_local import TransformersBackend
+    from . import backends
 
-    where = conditions()
     reps = max(1, getattr(args, "engine_reps", REPS) or REPS)
     prompt = getattr(args, "engine_prompt", None) or PROMPT
-    settings = settings.replace(temperature=0.0)
+    settings = resolve(settings.replace(temperature=0.0))
     engine = Engine(settings, make_backend(settings))
+    where = conditions()  # after the load: llama.cpp may have set OpenMP's wait policy
     # warm-up: corpus index, tokenizer, first-call set-up in torch are not what is measured
     time_plain(
         engine, prompt, RunOptions(search=settings.search if settings.search != "off" else "local")
@@ -656,9 +661,11 @@ def run(args: argparse.Namespace, settings: Settings) -> list[Result]:
         results += shared_model_rows(
             engine, prompt, reps, with_continuous=bool(getattr(args, "engine_continuous", False))
         )
+    elif isinstance(engine.backend, LlamaCppBackend):
+        results += backends.llamacpp_stream_rows(engine, prompt, reps, where)
     else:
         print(
-            "engine bench: throughput rows need --backend transformers; skipped",
+            "engine bench: throughput rows need a local backend; skipped",
             file=sys.stderr,
         )
     results += cache_rows(engine, prompt, reps)
@@ -666,4 +673,6 @@ def run(args: argparse.Namespace, settings: Settings) -> list[Result]:
     results += new_question_rows(
         engine, max(1, getattr(args, "engine_new_questions", NEW_QUESTIONS) or NEW_QUESTIONS)
     )
+    if backends.has_both_forms(settings):  # `tiny-model DIR --gguf`: the two local backends
+        results += backends.compare_rows(settings, prompt, reps, where)
     return results

@@ -5,6 +5,8 @@ One loaded model serves every stream (both columns, every user): each `stream` c
 errors are caught in that thread and re-raised in the reader as GenerationError, so a failure
 ends the stream at once instead of leaving the reader waiting. A stop event ends generation at
 the next token. A gate caps concurrent streams and the waiting queue ("busy, N ahead of you").
+On a CPU the fp32 weights are checked against the memory left before they load: too large,
+and NotEnoughMemory names the model's GGUF to run through llama.cpp instead.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..config import COMPARE_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, STREAM_FLUSH_S, Settings
-from ..errors import BackendBusy, Cancelled, GenerationError, ModelLoadError, PromptTooLong
+from ..errors import GenerationError, ModelLoadError, PromptTooLong
 from .base import Message, Piece
+from .gate import Gate
+from .hub import Progress, fetch_snapshot
 from .tokens import ChatTokenCounter, CountsThroughCounter, load_tokenizer
 
 # Streams that may generate at once on one model. On a CPU more only share the same cores;
@@ -35,59 +39,38 @@ def pick_quantization(requested: str, cuda: bool) -> str:
     return "4bit" if requested == "auto" else requested
 
 
-# Files a hub snapshot needs: config, tokenizer and safetensors weights. Pickled weights
-# (.bin/.pt), GGUF and ONNX exports are skipped: Phi-3-mini ships safetensors, and fetching
-# both formats would double its 7.6 GB download.
-HUB_IGNORE = ["*.bin", "*.pt", "*.pth", "*.gguf", "*.onnx", "*.onnx_data", "*.h5", "*.msgpack"]
+def safetensors_parameters(folder: str | Path) -> int:
+    """How many weights the folder's safetensors hold, from their headers (nothing loaded)."""
+    import json
+    import math
+    import struct
 
-Progress = Callable[..., None]  # progress(stage, done=bytes, total=bytes)
-
-
-def download_progress_class(progress: Progress) -> type:
-    """A tqdm class for huggingface_hub's snapshot_download that reports bytes, prints nothing.
-
-    snapshot_download aggregates every file's bytes into one bar with unit "B" (its total
-    grows as files start); each update and refresh reports (done, total) as "downloading".
-    """
-    import io
-
-    from tqdm.auto import tqdm
-
-    class _Progress(tqdm):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.pop("name", None)
-            kwargs["file"] = io.StringIO()
-            kwargs["disable"] = False
-            super().__init__(*args, **kwargs)
-
-        def _report(self) -> None:
-            if self.unit == "B" and str(self.desc).startswith("Reconstruct"):
-                progress("downloading", done=int(self.n), total=int(self.total or 0))
-
-        def update(self, n: float | None = 1) -> bool | None:
-            out = super().update(n)
-            self._report()
-            return out
-
-        def refresh(self, *args: Any, **kwargs: Any) -> None:
-            super().refresh(*args, **kwargs)
-            self._report()
-
-    return _Progress
+    total = 0
+    for shard in Path(folder).glob("*.safetensors"):
+        with shard.open("rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(size))
+        total += sum(math.prod(t["shape"]) for k, t in header.items() if k != "__metadata__")
+    return total
 
 
-def fetch_snapshot(repo_id: str, progress: Progress | None = None) -> str:
-    """The local folder of a hub model: the cache's copy, downloaded first when missing."""
-    from huggingface_hub import snapshot_download
+def check_memory(name: str, folder: str, gguf_file: str = "") -> None:
+    """Refuse, before loading, fp32 weights this CPU cannot hold (NotEnoughMemory, naming the
+    model's GGUF to run instead): Phi-3-mini takes 15.3 GB, a free Space has 16 GB."""
+    from ..machine import require_memory
+    from .llamacpp import gguf_advice
 
-    kwargs: dict[str, Any] = {"ignore_patterns": HUB_IGNORE}
-    if progress is not None:
-        kwargs["tqdm_class"] = download_progress_class(progress)
-    return snapshot_download(repo_id, **kwargs)
+    need = 4 * safetensors_parameters(folder)
+    require_memory(need, f"{name} in fp32 on this CPU", gguf_advice(name, gguf_file))
 
 
 def load_model(
-    name_or_path: str, quantize: str = "auto", progress: Progress | None = None
+    name_or_path: str,
+    quantize: str = "auto",
+    progress: Progress | None = None,
+    *,
+    memory_check: bool = True,
+    gguf_file: str = "",
 ) -> tuple[Any, Any, str]:
     """Load (model, tokenizer, quantization) from a hub id or a local folder; one code path.
 
@@ -129,6 +112,8 @@ def load_model(
             )
     else:
         kwargs["dtype"] = torch.float32  # bf16 matmuls are slow on most CPUs
+        if memory_check:
+            check_memory(name_or_path, folder, gguf_file)
     tokenizer = load_tokenizer(folder)
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
@@ -137,45 +122,6 @@ def load_model(
         raise ModelLoadError(f"could not load the model {where} {name_or_path!r}: {exc}") from exc
     model.eval()
     return model, tokenizer, quant
-
-
-class _Gate:
-    """At most `slots` streams generate at once; at most `max_waiting` wait for a slot."""
-
-    def __init__(self, slots: int, max_waiting: int):
-        self._cond = threading.Condition()
-        self._free = slots
-        self._waiting = 0
-        self.max_waiting = max_waiting
-
-    @property
-    def waiting(self) -> int:
-        return self._waiting
-
-    def acquire(self, stop: threading.Event | None) -> None:
-        with self._cond:
-            if self._free > 0 and self._waiting == 0:
-                self._free -= 1
-                return
-            if self._waiting >= self.max_waiting:
-                raise BackendBusy(
-                    f"the model is busy: {self._waiting} requests ahead of you; try again soon",
-                    ahead=self._waiting,
-                )
-            self._waiting += 1
-            try:
-                while self._free == 0:
-                    if stop is not None and stop.is_set():
-                        raise Cancelled("stopped while waiting for the model")
-                    self._cond.wait(timeout=0.1)
-                self._free -= 1
-            finally:
-                self._waiting -= 1
-
-    def release(self) -> None:
-        with self._cond:
-            self._free += 1
-            self._cond.notify()
 
 
 class _IdStreamer:
@@ -254,6 +200,8 @@ def _maybe_spaces_gpu(fn: Any) -> Any:
 class TransformersBackend(CountsThroughCounter):
     """A transformers causal LM shared by every stream of this process."""
 
+    kind = "transformers"  # the --backend name that selects it
+
     def __init__(
         self,
         model: Any,
@@ -277,13 +225,19 @@ class TransformersBackend(CountsThroughCounter):
         self.counter = ChatTokenCounter(tokenizer)
         if max_streams is None:
             max_streams = GPU_STREAMS if self.device.type == "cuda" else CPU_STREAMS
-        self.gate = _Gate(max_streams, queue_size)
+        self.gate = Gate(max_streams, queue_size)
 
     @classmethod
     def from_settings(
         cls, settings: Settings, progress: Progress | None = None
     ) -> TransformersBackend:
-        model, tokenizer, quant = load_model(settings.model, settings.quantize, progress)
+        model, tokenizer, quant = load_model(
+            settings.model,
+            settings.quantize,
+            progress,
+            memory_check=settings.memory_check,
+            gguf_file=settings.gguf_file,
+        )
         return cls(
             model,
             tokenizer,

@@ -1,0 +1,106 @@
+"""The page on llama.cpp: `python app.py --backend llamacpp --model tiny.gguf` in Chromium.
+
+The tiny GGUF (written at test time from the tiny random Phi-3) runs in-process; the page
+names it, both columns stream from it, and Stop halts them. Tests wait for conditions,
+except to show that something did NOT happen (then a short settle).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from itertools import pairwise
+
+import pytest
+
+from conftest import REPO, _serve, free_port, require_llama_cpp
+from test_browser import lengths, open_page, ready
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def llama_app_url(tiny_gguf, tmp_path_factory):
+    """app.py on the tiny GGUF through llama.cpp and the offline corpus."""
+    require_llama_cpp()
+    port = free_port()
+    env = {
+        **os.environ,
+        # llama.cpp writes the tiny model's 320 tokens in ~0.1 s: longer answers give the
+        # page several updates to show
+        "SEARCHDUEL_MAX_NEW_TOKENS": "1024",
+        "SEARCHDUEL_DENSE": "false",
+        "SEARCHDUEL_DATA_DIR": str(tmp_path_factory.mktemp("llama-app-data")),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "SEARCHDUEL_RATE_LIMIT": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    cmd = [sys.executable, str(REPO / "app.py"), "--backend", "llamacpp"]
+    cmd += ["--model", str(tiny_gguf), "--search", "local", "--port", str(port)]
+    yield from _serve(cmd, env, ".llama_app.log", port)
+
+
+@pytest.fixture(scope="module")
+def page(browser, llama_app_url):
+    page = open_page(browser, llama_app_url)
+    ready(page)
+    yield page
+    page.context.close()
+
+
+def test_the_model_line_names_the_gguf_and_llama_cpp(page):
+    line = page.inner_text("#model-line")
+    assert "tiny.gguf" in line and "F32 GGUF on CPU (llama.cpp)" in line
+    assert "4,096-token window" in line and "local" in line
+    page.locator("#test-model-banner").wait_for(state="visible")
+
+
+def test_both_columns_stream_from_the_gguf(page):
+    page.fill("#prompt textarea", "Plan a one-day trip to Skagway, Alaska")
+    page.click("#ask")
+    samples: list[tuple[int, int]] = []
+    deadline = time.monotonic() + 120
+    stable = 0
+    while time.monotonic() < deadline:
+        samples.append(lengths(page))
+        plain, search = samples[-1]
+        if len(samples) > 1 and samples[-1] == samples[-2] and plain > 0 and search > 0:
+            stable += 1
+            if stable > 40:  # 2 s without change: both done
+                break
+        else:
+            stable = 0
+        time.sleep(0.05)
+    grew = [
+        sum(1 for a, b in pairwise(samples) if b[col] > a[col] and a[col] > 0) for col in (0, 1)
+    ]
+    assert min(samples[-1]) > 0, f"both columns answered: {samples[-1]}"
+    assert grew[0] >= 1 and grew[1] >= 1, f"each column grew after its first text: {grew}"
+    ready(page)
+    page.click("#trace")
+    page.wait_for_selector("#trace-body table")
+    assert "prefill and first token" in page.inner_text("#trace")
+
+
+def test_stop_halts_both_columns(page):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    ready(page)
+    page.fill("#prompt textarea", "Plan a one-day trip to Belize from a cruise ship")
+    page.click("#ask")
+    # Stop is enabled once the server has taken the run (the page says "Running…" at once);
+    # on a fast machine the whole run may be over before that is seen
+    page.wait_for_function(
+        """() => !document.querySelector('#stop').disabled
+                 || document.querySelector('#ask').innerText.trim() === 'Ask'""",
+        timeout=60000,
+    )
+    try:
+        page.click("#stop", timeout=5000)
+    except PlaywrightTimeoutError:  # the run ended between the check and the click
+        assert not page.inner_text("#ask").strip().startswith("Running")
+    ready(page)
+    after_stop = lengths(page)
+    page.wait_for_timeout(1500)  # settle: nothing may grow
+    assert lengths(page) == after_stop
