@@ -312,6 +312,10 @@ def _counter_backend(settings: Settings) -> Any:
     from .llm.tokens import ChatTokenCounter, EstimateTokenCounter, load_tokenizer
 
     settings = resolve(settings)
+    if settings.backend == "demo":
+        from .llm.demo import DemoBackend
+
+        return DemoBackend()
     if settings.backend == "llamacpp":
         from .llm.llamacpp import load_counter
 

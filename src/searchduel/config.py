@@ -28,7 +28,7 @@ DEFAULT_MODEL = "microsoft/Phi-3-mini-4k-instruct"
 # than a free 16 GB Space holds. Keyed by the model id and by the GGUF repo itself.
 DEFAULT_GGUF = ("microsoft/Phi-3-mini-4k-instruct-gguf", "Phi-3-mini-4k-instruct-q4.gguf")
 KNOWN_GGUF = {DEFAULT_MODEL: DEFAULT_GGUF, DEFAULT_GGUF[0]: DEFAULT_GGUF}
-BACKENDS = ("auto", "transformers", "llamacpp", "openai")
+BACKENDS = ("auto", "transformers", "llamacpp", "openai", "demo")
 # Phi-3-mini-4k's max_position_embeddings; used when a backend cannot tell us its window.
 DEFAULT_CONTEXT_WINDOW = 4096
 # Long enough for a useful answer, short enough that two answers fit a CPU demo in minutes.
@@ -220,7 +220,8 @@ SPECS: tuple[Spec, ...] = (
         "backend",
         "auto",
         "where the model runs; auto = transformers on CUDA, else llama.cpp when "
-        "llama-cpp-python is installed and the model has a GGUF, else transformers on the CPU",
+        "llama-cpp-python is installed and the model has a GGUF, else transformers on the CPU; "
+        "demo = no model: answers copied from the sources, to show the judge",
         choices=BACKENDS,
     ),
     Spec(
@@ -543,7 +544,7 @@ class Settings:
         """A --model / --tokenizer given as a path must exist: said here, before a hub lookup
         turns the typo into a network error. (The page explains the same case when a folder
         vanishes after start-up.) A model may also be a .gguf file (llama.cpp)."""
-        if self.backend == "openai":
+        if self.backend in ("openai", "demo"):  # a served name; no model at all
             return
         for name in ("model", "tokenizer"):
             value = getattr(self, name)

@@ -55,6 +55,7 @@ class ModelInfo:
     backend: str  # "local" or the server's host
     search: str  # "DuckDuckGo → offline corpus", or "off"
     test_model: bool = False
+    demo: bool = False  # the demo writer: no model at all (llm/demo.py)
 
 
 def describe(settings: Settings, backend: Any | None = None) -> ModelInfo:
@@ -64,6 +65,8 @@ def describe(settings: Settings, backend: Any | None = None) -> ModelInfo:
     server = settings.backend == "openai"
     name = Path(model).name if is_folder else model
     link = HUB + model if not (is_folder or server) and "/" in model else ""
+    if settings.backend == "demo":
+        name, link = "demo writer", ""
     search = " → ".join(provider_label(p) for p in settings.providers) or "off"
     return ModelInfo(
         name=name,
@@ -73,6 +76,7 @@ def describe(settings: Settings, backend: Any | None = None) -> ModelInfo:
         backend=(urlsplit(settings.base_url).hostname or settings.base_url) if server else "local",
         search=search,
         test_model=bool(getattr(backend, "test_model", False)),
+        demo=bool(getattr(backend, "demo", False)),
     )
 
 

@@ -1,6 +1,6 @@
 """Model backends: a Backend protocol and a name -> factory registry.
 
-    settings.backend ─► pick_backend ─► "transformers" | "llamacpp" | "openai"
+    settings.backend ─► pick_backend ─► "transformers" | "llamacpp" | "openai" | "demo"
 
 `auto` (the default) means: CUDA ─► transformers (4-bit NF4); no CUDA, llama-cpp-python
 installed and a GGUF for the model ─► llamacpp; otherwise ─► transformers on the CPU.
@@ -74,6 +74,10 @@ def make_backend(settings: Settings, progress: Callable[..., None] | None = None
     """The backend named by settings.backend (`auto` resolved here); `progress(stage, done=,
     total=)` hears a local model's download bytes and its load (see hub.py)."""
     backend = pick_backend(settings)
+    if backend == "demo":
+        from .demo import DemoBackend
+
+        return DemoBackend()
     if backend == "openai":
         from .openai_compat import OpenAIBackend
 

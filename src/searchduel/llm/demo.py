@@ -60,6 +60,7 @@ class DemoBackend:
     name = DEMO_NAME
     precision = "no model: copies sentences from its sources"
     context_window = DEMO_WINDOW
+    demo = True  # the page says what it is (ui/page.py's banner)
 
     def __init__(self, word_delay: float = WORD_DELAY_S):
         self.word_delay = word_delay

@@ -53,6 +53,19 @@ TEST_MODEL_BANNER = (
     "real model: `python app.py --model microsoft/Phi-3-mini-4k-instruct` (or a downloaded "
     "folder)."
 )
+DEMO_BANNER = (
+    "**Demo writer: no language model.** Each answer is copied from the sources it was given "
+    "(the search column cites them) plus one sentence it makes up, so the citations and the "
+    "judge's marks show without a model or a GPU: the copied sentences come back supported, "
+    "the made-up one unsupported. For real answers start the app without `--backend demo`."
+)
+
+
+def banner(info: ModelInfo) -> Any:
+    """The banner over a model whose answers are not answers, or none."""
+    if info.demo:
+        return gr.update(value=DEMO_BANNER, visible=True)
+    return gr.update(value=TEST_MODEL_BANNER, visible=info.test_model)
 
 
 def model_line(info: ModelInfo) -> str:
@@ -113,7 +126,7 @@ def wire_header(
         settled = snap["state"] in ("ready", "failed")
         return (
             model_line(info),
-            gr.update(visible=info.test_model),
+            banner(info),
             load_status(snap),
             gr.update(interactive=snap["state"] == "ready"),
             gr.Timer(active=not settled),
