@@ -55,7 +55,7 @@ def test_a_bad_file_is_named_with_its_line(client, tmp_path):
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "ok"}\n{"id": "x"}\n', "utf-8")
-    with pytest.raises(AppError, match=r"bad\.jsonl:2: no question"):
+    with pytest.raises(AppError, match=r"bad\.jsonl line 2: no question"):
         client.predict(handle_file(str(bad)), api_name="/batch")
 
 
@@ -64,7 +64,7 @@ def test_the_page_runs_at_most_the_cap(tmp_path):
     path.write_text("\n".join(f"Question {i}?" for i in range(5)), "utf-8")
     items, note = load_questions(str(path), 3)
     assert [i.question for i in items] == ["Question 0?", "Question 1?", "Question 2?"]
-    assert "has 5 questions" in note and "first 3" in note
+    assert "has more than 3 questions" in note and "first 3" in note
     assert load_questions(str(path), 20)[1] == ""
 
 

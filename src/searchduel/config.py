@@ -74,7 +74,7 @@ MAX_NEW_TOKENS_CAP = 1024
 PAGES_CAP = 10  # pages one request may ask to read: DuckDuckGo's first page of results
 # Comparisons one client (address) may start per minute. A comparison takes 10-60 s on a CPU
 # Space, so a person reading answers starts a few a minute; a script looping on /compare is
-# held to the same pace and the queue stays free for others.
+# held to the same pace and the queue stays free for others. A Batch tab question counts as one.
 RATE_LIMIT = 6
 # glibc malloc arenas (memory.py): each allocating thread may otherwise get its own, never
 # returned; 2 is the usual cap for threaded Python servers (bench load measures the effect).
@@ -84,6 +84,14 @@ QUEUE_SIZE = 16  # requests waiting for the shared local model before "busy"
 # (~20-40 s for Phi-3-mini on 2 CPU cores), so 20 is about ten minutes of the shared model;
 # bigger sets belong to `python -m searchduel eval`, which has no cap.
 BATCH_QUESTIONS = 20
+# Batches the page runs at once, server-wide (and one per client address): each is ~10 minutes
+# of the shared model, so one at a time leaves it to visitors' comparisons the rest of the time.
+BATCH_CONCURRENCY = 1
+# Largest question file the page takes, in bytes: it runs at most BATCH_QUESTIONS questions,
+# and 1 MB holds thousands (a question is ~100 bytes, a line with reference answers a few
+# hundred); bigger sets belong to `eval`. Gradio refuses bigger uploads (max_file_size) and
+# the parser refuses them again before reading.
+BATCH_FILE_BYTES = 1_000_000
 # Comparisons the app runs at once; each runs two streams and the backend gate queues those
 # beyond its slots, so the gate always has room for 2 x this many streams on top of QUEUE_SIZE
 # (a running comparison must never be told "busy" for its second column).
@@ -286,7 +294,16 @@ SPECS: tuple[Spec, ...] = (
         int,
     ),
     Spec(
-        "rate_limit", RATE_LIMIT, "comparisons one client may start per minute (0 = no limit)", int
+        "batch_concurrency",
+        BATCH_CONCURRENCY,
+        "batches the Batch tab runs at once, server-wide (one per client address)",
+        int,
+    ),
+    Spec(
+        "rate_limit",
+        RATE_LIMIT,
+        "comparisons one client may start per minute, a batch's questions too (0 = no limit)",
+        int,
     ),
     Spec(
         "proxy_hops",
@@ -350,6 +367,7 @@ class Settings:
     max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP
     pages_cap: int = PAGES_CAP
     batch_questions: int = BATCH_QUESTIONS
+    batch_concurrency: int = BATCH_CONCURRENCY
     rate_limit: int = RATE_LIMIT
     proxy_hops: int = -1
     malloc_arenas: int = MALLOC_ARENAS
@@ -383,6 +401,7 @@ class Settings:
             "max_new_tokens_cap",
             "pages_cap",
             "batch_questions",
+            "batch_concurrency",
         )
         for name in positive:
             if getattr(self, name) <= 0:

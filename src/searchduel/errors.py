@@ -13,6 +13,7 @@
     │   └── AddressRefused     the URL resolves to an address the guard refuses
     ├── BackendError           the model backend failed
     │   ├── ModelLoadError     weights or tokenizer could not be loaded
+    │   │   └── HubUnreachable the model hub cannot be reached to fetch them (hub.py)
     │   ├── GenerationError    generation raised or the server broke the stream
     │   │   └── PromptTooLong  the prompt and the answer do not fit the model's window
     │   └── BackendBusy        the shared model's queue is full
@@ -132,6 +133,11 @@ class BackendError(SearchDuelError):
 
 class ModelLoadError(BackendError):
     """Weights or tokenizer could not be loaded."""
+
+
+class HubUnreachable(ModelLoadError):
+    """A hub id without a cached copy, and the hub cannot be reached (offline, HF_HUB_OFFLINE):
+    said before the libraries spend their retries on it."""
 
 
 class GenerationError(BackendError):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError
+from ..hub import require_hub
 from ..inputs import defang_control_tokens, tokenizer_markers
 from .base import Message
 
@@ -36,6 +37,7 @@ def load_tokenizer(name_or_path: str) -> Any:
     from transformers import AutoTokenizer
 
     path = Path(name_or_path)
+    require_hub(name_or_path)  # a hub id: fails in seconds, not after transformers' retries
     try:
         if path.is_dir() and not (path / "tokenizer.json").exists():
             ggufs = sorted(path.glob("*.gguf"))

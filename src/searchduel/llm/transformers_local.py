@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config import COMPARE_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, STREAM_FLUSH_S, Settings
 from ..errors import BackendBusy, Cancelled, GenerationError, ModelLoadError, PromptTooLong
+from ..hub import require_hub
 from .base import Message, Piece
 from .tokens import ChatTokenCounter, CountsThroughCounter, load_tokenizer
 
@@ -102,6 +103,7 @@ def load_model(
     report = progress or (lambda *_a, **_k: None)
     folder = name_or_path
     if not Path(name_or_path).expanduser().exists():
+        require_hub(name_or_path)  # fails in seconds, not after the hub client's retries
         report("downloading", done=0, total=0)
         try:
             folder = fetch_snapshot(name_or_path, progress)
@@ -289,7 +291,7 @@ class TransformersBackend(CountsThroughCounter):
             tokenizer,
             name=settings.model,
             context_window=settings.context_window,
-            queue_size=settings.queue_size + 2 * COMPARE_CONCURRENCY,
+            queue_size=settings.queue_size + 2 * (COMPARE_CONCURRENCY + settings.batch_concurrency),
             quantization=quant,
         )
 

@@ -261,6 +261,7 @@ class Duel:
         bar: VoteBar,
         state: tuple[gr.State, gr.State, gr.BrowserState, gr.Radio],
         screen: Screen,
+        limiter: RateLimiter | None = None,
     ):
         self.loader, self.settings, self.store = loader, settings, store
         self.store_note, self.row, self.columns, self.bar = store_note, row, columns, bar
@@ -268,7 +269,7 @@ class Duel:
         self.screen = screen
         self.runs = Runs()
         # comparisons one client address may start a minute (--rate-limit), page and API alike
-        self.limiter = RateLimiter(settings.rate_limit)
+        self.limiter = limiter or RateLimiter(settings.rate_limit)
         self.hops = proxy_hops(settings.proxy_hops)
         root = Path(settings.corpus).expanduser().resolve() if settings.corpus else None
         self.corpus_root = str(root) if root else ""

@@ -20,6 +20,9 @@ Decisions, in one place:
   also holds the small client-side actions (Enter asks, copy, share, the evidence panel).
 - Only this package turns errors into gr.Error / gr.Warning; everything it shows comes from
   render/, in the engine's plain words.
+- One rate limiter for the page (limits.RateLimiter, `rate_limit` a minute per client
+  address), handed to the Duel tab and the Batch tab: a client's comparisons and batch
+  questions come out of one budget.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from typing import Any
 
 import gradio as gr
 
-from ..config import LOAD_POLL_S, Settings
+from ..config import BATCH_FILE_BYTES, LOAD_POLL_S, Settings
 from ..engine import Engine
+from ..limits import RateLimiter
 from ..loader import BackendLoader, ModelInfo
 from .batch import add_batch_tab
 from .duel import Duel, add_columns, add_prompt_row
@@ -131,6 +135,8 @@ def build(app: BackendLoader | Engine, settings: Settings | None = None) -> gr.B
     settings = settings or loader.settings
     store, store_note = open_store(settings)
     secret = settings.history_secret or store.derived_secret("history")
+    # one budget per client address for comparisons and batch questions alike (--rate-limit)
+    limiter = RateLimiter(settings.rate_limit)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         history = add_history_state(secret)
         header = add_header(loader)
@@ -146,12 +152,12 @@ def build(app: BackendLoader | Engine, settings: Settings | None = None) -> gr.B
             with gr.Tab("Results", id="results", elem_id="results") as results_tab:
                 add_results_tab(store, results_tab)
             with gr.Tab("Batch", id="batch"):
-                add_batch_tab(loader, settings)
+                add_batch_tab(loader, settings, limiter)
         view = RecordView(store, settings, columns, bar, tools, shown, note, row.prompt)
         Votes(store, store_note, bar, view).wire(shown, history, view.outputs())
         wire_history(demo, view, history, history_list)
         state = (run_id, shown, history, history_list)
-        duel = Duel(loader, settings, store, store_note, row, columns, bar, state, view)
+        duel = Duel(loader, settings, store, store_note, row, columns, bar, state, view, limiter)
         duel.wire(view.outputs())
         wire_header(demo, loader, header, row.ask)
     demo.queue(max_size=settings.queue_size)
@@ -170,4 +176,5 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
         "head": f"<script>{JS_PATH.read_text('utf-8')}</script>",
         "allowed_paths": allowed,
         "show_error": True,
+        "max_file_size": BATCH_FILE_BYTES,  # the only upload is the Batch tab's question file
     }
