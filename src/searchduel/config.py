@@ -127,6 +127,9 @@ BOOTSTRAP_SEED = 0  # fixed, so the same votes always show the same interval
 LENGTH_BIAS_EDGES = (-1000, -300, -100, 100, 300, 1000)
 # Points kept of the cumulative-share curve: a chart is ~600 px wide, more points draw nothing.
 CURVE_POINTS = 400
+# Decisive votes before the Results tab draws the share over time and by answer length: with
+# fewer, the curve is a dot or two and most length bins are empty, so the tab says so instead.
+CHART_MIN_DECISIVE = 5
 # The page's history of a browser's comparisons: localStorage key (fixed, so the list survives
 # restarts and redeploys) and how many entries it keeps (a side panel of 20 prompts is a
 # screenful; older ones stay reachable through their permalinks).

@@ -45,7 +45,11 @@ def add_results_tab(store: Store, tab: gr.Tab) -> None:
         except StoreError as exc:
             return f"The votes could not be read: {exc}", None, None, None
         figs = view.figures
-        return view.markdown, figs["shares"], figs["over_time"], figs["length_bias"]
+        # a chart without enough votes is hidden; the summary says when it will appear
+        return view.markdown, *(
+            gr.update(value=figs[name], visible=figs[name] is not None)
+            for name in ("shares", "over_time", "length_bias")
+        )
 
     charts = [summary, shares, over_time, length_bias]
     tab.select(refresh, [blind_only], charts, api_visibility="private")
