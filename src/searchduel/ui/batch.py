@@ -291,7 +291,9 @@ def add_batch_tab(
 ) -> None:
     """The Batch tab's components and its one event (/batch). `limiter` is the page's
     (shared with the Duel tab); without one the tab has its own."""
-    batches = Batches(loader, settings, limiter or RateLimiter(settings.rate_limit))
+    if limiter is None:  # (not `or`: a limiter with no clients yet has length 0)
+        limiter = RateLimiter(settings.rate_limit)
+    batches = Batches(loader, settings, limiter)
     gr.Markdown(INTRO.format(cap=settings.batch_questions), elem_id="batch-intro")
     with gr.Row(equal_height=False, elem_id="batch-row"):
         upload = gr.File(
