@@ -51,6 +51,7 @@ def watch_progress(page) -> None:
             const snap = () => {
                 for (const e of tab.querySelectorAll(
                         '.wrap.pending, .wrap.generating, .progress-text, .eta-bar')) {
+                    if (!e.checkVisibility()) continue;
                     const owner = e.closest('.batch-chart, [id]');
                     window.__progress.add(owner.id || 'chart');
                 }

@@ -1,8 +1,11 @@
 """Batch evaluation: both columns over a question set, judged, with a report folder.
 
     FILE (.txt a question a line | .csv / .jsonl: question, optional id, optional answers)
-    -> load_items (a bad line names its line; ids must be unique)
+    -> read_items, line by line (a bad file or line named with its line; ids unique;
+       at most `limit` questions, and no more of the file read than they need)
     -> for each item not yet in OUT/results.jsonl (resume):
+         too long for the server? skipped, with a note and a line in the report
+         before(item) (the page charges the client's rate limit there)
          Engine.run (greedy, seeded) -> both answers, latencies, the search column's sources
          -> snapshot the packed sources (OUT/sources/<id>.json)
          -> both answers judged against those same sources (the engine's grounding events)
@@ -18,6 +21,17 @@ Decisions, in one place:
   (`regrade`); a rerun that searches the live web again may find other pages.
 - Resume: results.jsonl is appended one line per finished question and flushed; a stop
   (Ctrl-C) mid-question drops only that question, and the next run starts from it.
+- A question file is decoded line by line, so a byte that is not UTF-8 is named with its
+  line; a CSV is read strictly (a quote never closed is an error at the line it opens on,
+  not a field that swallows the rest of the file); json's own "line 1 column 5" is dropped
+  (each line is parsed alone) for the file's line and a plain reason. A file over
+  `max_bytes` is refused from its size alone.
+- A question longer than `max_prompt_chars` is skipped (told to `note`, listed under
+  "Skipped" in report.md and overall.json), never a failed run: the server would refuse it
+  anyway (inputs.py), and the other questions still answer. It is not written to
+  results.jsonl, so a rerun with a higher limit runs it.
+- A batch's stop (`Stop`) reaches the running question's engine run at once, so a page's
+  cancelled batch ends within moments; a plain Event ends it at its next event.
 - The plain column is judged against the search column's sources ("agrees with the
   sources"); when the search column has no sources, neither answer is judged (share None).
 - Overall: the mean grounded share with search minus without, over questions where both

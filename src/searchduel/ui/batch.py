@@ -225,9 +225,7 @@ class Batches:
         outcome; a heartbeat at least every HEARTBEAT_S."""
         skip = (gr.skip(), gr.skip(), gr.skip())
         done, current, waiting, notes = 0, "", 0.0, []
-        # the last batch's zip and charts go away, so the progress sits under Run batch
-        hidden = gr.update(value=None, visible=False)
-        yield ("*Starting the batch…*", hidden, hidden, hidden)
+        yield ("*Starting the batch…*", None, None, None)
         while True:
             try:
                 kind, value = updates.get(timeout=HEARTBEAT_S)
@@ -265,11 +263,7 @@ class Batches:
         del overall  # report.md states every figure
         report = (folder / "report.md").read_text("utf-8")
         charts = [folder / "charts" / f"{name}.png" for name in CHARTS]
-        return (
-            report_markdown(report),
-            gr.update(value=archive, visible=True),
-            *(gr.update(value=str(p), visible=True) if p.is_file() else None for p in charts),
-        )
+        return report_markdown(report), archive, *(str(p) if p.is_file() else None for p in charts)
 
 
 def _status(done: int, total: int, current: str, waiting: float, notes: list[str]) -> str:
@@ -326,12 +320,32 @@ def add_batch_tab(
             for label in CHARTS.values()
         ]
     report = gr.Markdown(elem_id="batch-report")
+    results = [archive, *charts]
+
+    def reveal(*values: Any) -> list[Any]:
+        return [gr.update(visible=value is not None) for value in values]
+
+    # the last batch's zip and charts go away while a batch runs, so its progress (in the
+    # report's place) sits right under Run batch; the API's /batch returns plain values
     run.click(
+        lambda: [gr.update(value=None, visible=False)] * len(results),
+        outputs=results,
+        queue=False,
+        api_visibility="private",
+        show_progress="hidden",
+    ).then(
         batches.run,
         inputs=[upload],
-        outputs=[report, archive, *charts],
+        outputs=[report, *results],
         api_name="batch",
         concurrency_limit=None,  # refusals must not wait: Batches admits or refuses at once
         concurrency_id="batch",
         show_progress_on=[report],
+    ).then(
+        reveal,
+        inputs=results,
+        outputs=results,
+        queue=False,
+        api_visibility="private",
+        show_progress_on=[report],  # ("hidden" still flashed a timer on the zip)
     )
