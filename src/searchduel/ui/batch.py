@@ -73,8 +73,9 @@ INTRO = (
     "**.txt** file (a question a line), or a **.csv** / **.jsonl** file with a `question` "
     "field, an optional `id` and optional `answers` (reference answers; in a csv, separated by "
     "`|`). Each question is a full comparison, judged against the search column's sources. "
-    "The page runs at most {cap} questions of a file; `python -m searchduel eval FILE` runs "
-    "any number."
+    "The page runs at most {cap} questions of a file (of at most {mb:g} MB), one batch at a "
+    "time, each question counted like a comparison against your per-minute limit; "
+    "`python -m searchduel eval FILE` runs any number."
 )
 REFUSED = {
     "yours": "A batch from your address is already running. Wait for it to finish (or stop "
@@ -288,7 +289,8 @@ def add_batch_tab(
     if limiter is None:  # (not `or`: a limiter with no clients yet has length 0)
         limiter = RateLimiter(settings.rate_limit)
     batches = Batches(loader, settings, limiter)
-    gr.Markdown(INTRO.format(cap=settings.batch_questions), elem_id="batch-intro")
+    intro = INTRO.format(cap=settings.batch_questions, mb=BATCH_FILE_BYTES / 1e6)
+    gr.Markdown(intro, elem_id="batch-intro")
     with gr.Row(equal_height=False, elem_id="batch-row"):
         upload = gr.File(
             label="Question file",
