@@ -131,6 +131,7 @@ def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logger, level = logging.getLogger("searchduel"), logging.getLogger("searchduel").level
     handler = _log_to_stderr(args.verbose)
     try:
         no_settings = args.command in ("tiny-model", "ground")
@@ -147,8 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
         sys.stderr.close()
         return EXIT_OK
-    finally:
-        logging.getLogger("searchduel").removeHandler(handler)
+    finally:  # as it was: main() may be called again in one process (tests, embedding)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _log_to_stderr(verbose: bool) -> logging.Handler:

@@ -226,12 +226,13 @@ class Batches:
         outcome; a heartbeat at least every HEARTBEAT_S."""
         skip = (gr.skip(), gr.skip(), gr.skip())
         done, current, waiting, notes = 0, "", 0.0, []
+        limit = self.settings.rate_limit
         yield ("*Starting the batch…*", None, None, None)
         while True:
             try:
                 kind, value = updates.get(timeout=HEARTBEAT_S)
             except queue.Empty:
-                yield (_status(done, total, current, waiting, notes), *skip)
+                yield (_status(done, total, current, waiting, notes, limit), *skip)
                 continue
             if kind == "progress":
                 (done, current), waiting = value, 0.0
@@ -250,7 +251,7 @@ class Batches:
                 else (f"question {min(done + 1, total)} of {total}" if current else "report")
             )
             progress((done, total), desc=desc, unit="questions")
-            yield (_status(done, total, current, waiting, notes), *skip)
+            yield (_status(done, total, current, waiting, notes, limit), *skip)
 
     def _failed(self, exc: BaseException) -> NoReturn:
         if isinstance(exc, SearchDuelError):
@@ -267,12 +268,14 @@ class Batches:
         return report_markdown(report), archive, *(str(p) if p.is_file() else None for p in charts)
 
 
-def _status(done: int, total: int, current: str, waiting: float, notes: list[str]) -> str:
+def _status(
+    done: int, total: int, current: str, waiting: float, notes: list[str], limit: int
+) -> str:
     """The batch's progress in words, in the report's place until the report is ready."""
     if waiting:
         line = (
-            f"Waiting {waiting:.0f} s: each address may start only so many questions a minute "
-            "(comparisons included), and this batch has used its share for now."
+            f"Waiting {waiting:.0f} s: one address may start {limit} questions a minute "
+            "(comparisons included), and this one has for now."
         )
     elif current:
         line = f"Running question {min(done + 1, total)} of {total} ({current})…"
