@@ -247,6 +247,27 @@ def judge_app():
     yield from _serve(cmd, env, ".judge_app.log", port)
 
 
+@pytest.fixture(scope="module")
+def batch_app(tmp_path_factory: pytest.TempPathFactory):
+    """tests/batch_app.py: the page on a backend double whose answers wait while `hold`
+    exists, 3 comparisons a minute per client address, the address taken from
+    X-Forwarded-For (so each test plays its own visitor), one batch at a time.
+
+    Yields (url, hold, data_dir, log): `data_dir` holds the app's store, `log` its output.
+    Module-scoped, like judge_app."""
+    import sys
+
+    folder = tmp_path_factory.mktemp("batch-app")
+    hold, data = folder / "hold", folder / "data"
+    data.mkdir()
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, str(REPO / "tests" / "batch_app.py"), str(port), str(hold), "3"]
+    for url in _serve([*cmd, str(data)], env, ".batch_app.log", port):
+        yield url, hold, data, REPO / "tests" / ".batch_app.log"
+    hold.unlink(missing_ok=True)
+
+
 @pytest.fixture
 def serp():
     """A real HTTP server on 127.0.0.1 playing DuckDuckGo and SearXNG (see serp_server)."""

@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from conftest import REPO
 from safe_html import check_html
 from searchduel.errors import ConfigError
 from searchduel.ui.batch import load_questions
@@ -55,10 +56,16 @@ def test_a_bad_file_is_named_with_its_line(client, tmp_path):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
+    log = REPO / "tests" / ".judge_app.log"
+    offset = log.stat().st_size
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "ok"}\n{"id": "x"}\n', "utf-8")
-    with pytest.raises(AppError, match=r"bad\.jsonl:2: no question"):
+    with pytest.raises(AppError, match=r"bad\.jsonl line 2: no question"):
         client.predict(handle_file(str(bad)), api_name="/batch")
+    # a visitor's mistake: one plain line in the server's log, no traceback
+    written = log.read_bytes()[offset:].decode("utf-8", "replace")
+    assert "batch refused: bad.jsonl line 2: no question" in written
+    assert "Traceback" not in written
 
 
 def test_the_page_runs_at_most_the_cap(tmp_path):
@@ -66,7 +73,7 @@ def test_the_page_runs_at_most_the_cap(tmp_path):
     path.write_text("\n".join(f"Question {i}?" for i in range(5)), "utf-8")
     items, note = load_questions(str(path), 3)
     assert [i.question for i in items] == ["Question 0?", "Question 1?", "Question 2?"]
-    assert "has 5 questions" in note and "first 3" in note
+    assert "has more than 3 questions" in note and "first 3" in note
     assert load_questions(str(path), 20)[1] == ""
 
 
@@ -105,3 +112,30 @@ def test_the_report_on_the_page_is_inert_and_keeps_its_quotes():
         *("div", "h1", "blockquote", "p", "table", "th", "td")
     ], "the quoted answer is still quoted, the table a table"
     assert "<img src=x onerror=alert(1)> <b>b</b> ``<img src=y>```" in text
+
+
+def test_the_page_reads_no_further_than_its_cap(tmp_path):
+    """Line 25 is not UTF-8: reading the first 3 questions (and one more, to know there
+    are more) never gets there."""
+    path = tmp_path / "long.txt"
+    lines = [f"Question {i}?".encode() for i in range(24)] + [b"\xff\xfe broken"]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    items, note = load_questions(str(path), 3)
+    assert [i.id for i in items] == ["q001", "q002", "q003"]
+    assert "has more than 3 questions" in note
+    with pytest.raises(ConfigError, match=r"long\.txt line 25: not UTF-8 text"):
+        load_questions(str(path), 30)
+
+
+def test_a_file_over_the_byte_cap_is_refused_before_reading(tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_bytes(b"\xff" * 2_000)  # not even UTF-8: it is never read
+    with pytest.raises(ConfigError, match=r"big\.txt is 2,000 bytes; .* at most 1,000 bytes"):
+        load_questions(str(path), 20, max_bytes=1_000)
+
+
+def test_the_app_refuses_uploads_over_the_cap():
+    from searchduel.config import BATCH_FILE_BYTES, Settings
+    from searchduel.ui import launch_kwargs
+
+    assert launch_kwargs(Settings())["max_file_size"] == BATCH_FILE_BYTES

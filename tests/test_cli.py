@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, free_port
 from searchduel.cli import main
 from searchduel.config import settings_table
 
@@ -210,3 +210,115 @@ def test_context_ranks_over_the_embedded_corpus_as_the_page_does(
     # at question time: the question, and snippets of hits whose pages were not read
     assert sum(read[:-1]) == len(dense._pinned), "warm-up read the corpus, nothing else"
     assert read[-1] < 10, "then only the question and unread hits' snippets"
+
+
+# --- question files, noise, the hub: what a person at a terminal reads ------------------------
+
+
+def run_module(*argv: str, env: dict | None = None, timeout: float = 120):
+    """`python -m searchduel ...` from this checkout, as a person at a terminal runs it."""
+    import os
+    import time
+
+    full_env = {**os.environ, "PYTHONPATH": str(REPO / "src"), **(env or {})}
+    t0 = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "searchduel", *argv],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+        env=full_env,
+    )
+    return out, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("command", ["eval", "context"])
+def test_a_file_that_is_not_utf8_is_named_and_exits_2(capsys, tmp_path, command):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Où est la gare ?\n".encode("latin-1"))
+    argv = [command, str(path)] if command == "eval" else ["context", "--questions", str(path)]
+    assert main([*argv, "--model", "x/y"]) == 2  # refused before any model is needed
+    err = capsys.readouterr().err
+    assert f"{path} line 1: not UTF-8 text (save it as UTF-8" in err
+    assert "Traceback" not in err and "UnicodeDecodeError" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "said"),
+    [
+        ("q.csv", 'question,id\n"Unterminated quote,q2\nWhat,q3\n', "line 2: a quoted field opens"),
+        ("q.jsonl", '{"question": "ok"}\n\n{bad\n', "line 3: not a JSON object (a key is not in"),
+        ("q.jsonl", '{"question": "ok"}\nnope\n', "line 2: not a JSON object (a value is missing"),
+        ("q.jsonl", '{"question": ' + "[" * 100_000 + "]" * 100_000 + "}\n", "line 1: not a"),
+        ("q.csv", "question\n" + "x" * 300_000 + "\n", "line 2: a field is longer than 131,072"),
+        ("q.jsonl", '["a list"]\n', "line 1: not a JSON object (it is a list)"),
+    ],
+)
+def test_a_bad_question_file_is_named_with_its_line_and_nothing_runs(
+    capsys, tmp_path, name, content, said
+):
+    path = tmp_path / name
+    path.write_text(content, "utf-8")
+    out = tmp_path / "out"
+    assert main(["eval", str(path), "--out", str(out), "--model", "x/y"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path} {said}"), err
+    assert "column" not in err and "char " not in err, "no second line number from json"
+    assert len(err.splitlines()) == 1 and not out.exists(), "nothing ran"
+
+
+def test_a_bad_flag_value_is_one_line_naming_the_valid_values():
+    out, _ = run_module("export", "--format", "xml")
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert "'xml'" in lines[0] and "csv" in lines[0] and "jsonl" in lines[0]
+
+
+def test_ask_keeps_the_log_off_stderr_unless_verbose(tiny_model_dir):
+    argv = ["ask", "Skagway", "--model", str(tiny_model_dir), "--search", "off"]
+    argv += ["--max-new-tokens", "4"]
+    quiet, _ = run_module(*argv)
+    assert quiet.returncode == 0, quiet.stderr
+    assert '"event": "comparison"' not in quiet.stderr
+    loud, _ = run_module(*argv, "--verbose")
+    assert loud.returncode == 0 and '"event": "comparison"' in loud.stderr
+
+
+def test_eval_progress_is_clean_and_a_too_long_question_is_skipped(tiny_model_dir, tmp_path):
+    """The progress bar alone on stderr (no JSON log lines through it); a question over
+    --max-prompt-chars is skipped with a note and listed in the report, the rest run."""
+    path = tmp_path / "q.txt"
+    path.write_text("Where is Skagway?\n" + "x" * 2_500 + "\nWhat is Belize?\n", "utf-8")
+    out = tmp_path / "out"
+    argv = ["eval", str(path), "--out", str(out), "--model", str(tiny_model_dir)]
+    done, _ = run_module(*argv, "--search", "off", "--max-new-tokens", "4")
+    assert done.returncode == 1, "a skipped question is work not done"
+    assert '"event"' not in done.stderr and "Traceback" not in done.stderr
+    assert "\nq002 was skipped: The question is 2,500 characters long" in done.stderr
+    assert "3/3" in done.stderr and "(2 of 3 done, 1 skipped)" in done.stdout
+    report = (out / "report.md").read_text("utf-8")
+    assert report.splitlines()[2].startswith("2 questions;") and "1 skipped" in report
+    assert "## Skipped\n\n- q002: The question is 2,500 characters long" in report
+    ids = [json.loads(x)["id"] for x in (out / "results.jsonl").read_text("utf-8").splitlines()]
+    assert ids == ["q001", "q003"]
+
+
+@pytest.mark.parametrize("command", ["ask", "context"])
+def test_without_the_hub_a_hub_model_fails_fast_with_the_way_out(tmp_path, command):
+    """No --model on a machine that cannot reach the hub: said in seconds (the libraries'
+    retries took 11 s for ask and 55 s for context), with the local-folder hint."""
+    closed = free_port()
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": f"http://127.0.0.1:{closed}"}
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy"):
+        env[name] = ""
+    out, took = run_module(command, "Skagway", "--search", "local", env=env)
+    assert out.returncode == 1
+    assert "the model hub cannot be reached" in out.stderr
+    assert "pass --model with a local folder" in out.stderr and "tiny-model" in out.stderr
+    assert "Traceback" not in out.stderr and "Retrying" not in out.stderr
+    assert took < 10, f"{took:.1f} s to fail"
+    offline, took = run_module(command, "Skagway", env={**env, "HF_HUB_OFFLINE": "1"})
+    assert offline.returncode == 1 and "HF_HUB_OFFLINE is set" in offline.stderr
+    assert took < 10, f"{took:.1f} s to fail"

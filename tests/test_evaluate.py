@@ -34,7 +34,7 @@ def test_sample_sets_load():
 def test_bad_lines_are_named(tmp_path):
     bad = tmp_path / "q.jsonl"
     bad.write_text('{"question": "ok"}\n{"answers": ["x"]}\n', "utf-8")
-    with pytest.raises(ConfigError, match=r"q.jsonl:2: no question"):
+    with pytest.raises(ConfigError, match=r"q.jsonl line 2: no question"):
         load_items(bad)
     dup = tmp_path / "q.csv"
     dup.write_text("id,question,answers\na,One?,x|y\na,Two?,\n", "utf-8")

@@ -257,7 +257,7 @@ def test_ground_cli_round_trip_and_a_bad_line_named(tmp_path, capsys):
     code = main(["ground", str(path)])
     captured = capsys.readouterr()
     assert code == 2
-    assert f"{path}:2" in captured.err and "sources" in captured.err
+    assert f"{path} line 2:" in captured.err and "sources" in captured.err
     (line,) = [json.loads(x) for x in captured.out.splitlines()]
     assert line["id"] == "r1" and line["hallucinated"] is True
     (span,) = line["spans"]

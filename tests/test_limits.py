@@ -121,3 +121,13 @@ def test_the_page_refuses_a_client_past_the_rate_limit(tiny_model_dir, tmp_path)
         message = str(info.value)
         assert "at most 1 a minute" in message and "Try again in" in message
         assert "--" not in message and "X-Forwarded" not in message
+
+
+def test_slots_one_per_key_and_a_cap_in_all():
+    from searchduel.limits import Slots
+
+    slots = Slots(2)
+    assert slots.take("a") == "" and slots.take("a") == "yours"
+    assert slots.take("b") == "" and slots.take("c") == "full"
+    slots.give_back("a")
+    assert slots.take("c") == "" and len(slots) == 2

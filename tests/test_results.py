@@ -120,8 +120,8 @@ def test_results_view_of_an_empty_store(tmp_path):
     with Store(tmp_path / "empty.sqlite3") as store:
         view = results_view(store)
     assert view.markdown == "No votes yet."
-    for fig in view.figures.values():
-        fig.savefig(io.BytesIO(), format="png")
+    assert view.figures["over_time"] is None and view.figures["length_bias"] is None
+    view.figures["shares"].savefig(io.BytesIO(), format="png")
     off = results_view(Store(None), charts=False)
     assert "turned off" in off.markdown and off.summary["votes"] == 0
 
@@ -164,3 +164,37 @@ def test_bench_store_measures_both_targets(tmp_path):
     assert save.unit == "ms" and save.value > 0 and save.target == "<= 20"
     view = results["results view, 300 votes"]
     assert view.unit == "s" and view.value > 0 and view.target == "<= 1"
+
+
+def test_one_vote_is_said_in_the_singular_and_its_thin_charts_are_a_note(tmp_path, capsys):
+    """1 vote, 1 decisive vote: no "1 votes"; the charts over time and by length wait for
+    CHART_MIN_DECISIVE decisive votes (an empty plot with ticks 0.945...1.050 before)."""
+    from searchduel.config import CHART_MIN_DECISIVE
+
+    with Store(tmp_path / "searchduel.sqlite3") as store:
+        cid = store.save(Comparison("q", "plain", "search search", provider="local"))
+        store.vote(cid, session="s", choice="search", blind=False)
+        view = results_view(store)
+    text = view.markdown
+    assert "**1 vote** on 1 prompt:" in text and "1 votes" not in text
+    assert "of 1 decisive vote (" in text and "1 decisive votes" not in text
+    assert view.figures["over_time"] is None and view.figures["length_bias"] is None
+    assert f"appear from {CHART_MIN_DECISIVE} decisive votes" in text and "1 so far" in text
+    code, out, _ = run_cli(capsys, "results", "--data-dir", str(tmp_path))
+    assert code == 0 and "1 vote," in out and "1 votes" not in out
+    assert "appear from" not in out, "the CLI draws no charts, so it promises none"
+
+
+def test_enough_votes_draw_every_chart_with_short_labels(data_dir):
+    with Store(data_dir / "searchduel.sqlite3") as store:
+        view = results_view(store)
+    assert all(fig is not None for fig in view.figures.values())
+    assert "appear from" not in view.markdown
+    ax = view.figures["length_bias"].axes[0]
+    edges = [t.get_text() for t in ax.get_xticklabels()]
+    counts = [t.get_text() for t in ax.get_xticklabels(minor=True)]
+    assert edges == ["−1k", "−300", "−100", "+100", "+300", "+1k"]
+    assert len(counts) == 7 and all(c.startswith("n=") for c in counts)
+    assert not [t for t in ax.texts if t.get_text().startswith("n=")], "no labels on the axis"
+    over = view.figures["over_time"].axes[0]
+    assert over.get_xlim()[0] >= 1, "the curve starts at the first decisive vote"

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from .config import Settings, add_flags
@@ -23,10 +24,16 @@ from .errors import ConfigError, InvalidInput, SearchDuelError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line on stderr (exit 2), not the usage of
+    forty settings flags above it; --help still prints everything."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m searchduel", description=__doc__.split("\n")[2]
-    )
+    parser = _Parser(prog="python -m searchduel", description=__doc__.split("\n")[2])
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -101,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gguf", action="store_true", help="also write it as FOLDER/NAME.gguf (llama.cpp)"
     )
+    for command in sub.choices.values():
+        command.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="also write the log to stderr (a JSON line per comparison, warnings)",
+        )
     return parser
 
 
@@ -120,6 +134,8 @@ def _add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logger, level = logging.getLogger("searchduel"), logging.getLogger("searchduel").level
+    handler = _log_to_stderr(args.verbose)
     try:
         no_settings = args.command in ("tiny-model", "ground")
         settings = None if no_settings else Settings.load(args)
@@ -135,6 +151,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
         sys.stderr.close()
         return EXIT_OK
+    finally:  # as it was: main() may be called again in one process (tests, embedding)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _log_to_stderr(verbose: bool) -> logging.Handler:
+    """The CLI's stderr carries its own messages and progress: the log (the JSON line of each
+    comparison, warnings whose gist the output states already) only with --verbose; errors
+    nobody foresaw always. Set here, so logs.ensure_handler leaves it as it is."""
+    logger = logging.getLogger("searchduel")
+    logger.setLevel(logging.INFO if verbose else logging.ERROR)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    return handler
 
 
 def _print_json(obj: Any) -> None:
@@ -152,7 +183,19 @@ def _engine(settings: Settings) -> Any:
     from .llm import make_backend, resolve
 
     settings = resolve(settings)  # `auto` becomes the backend that runs (and is recorded)
+    _hub_first(settings)
     return _ready(Engine(settings, make_backend(settings)))
+
+
+def _hub_first(settings: Settings) -> None:
+    """A model or tokenizer named by hub id with no copy here needs the hub: asked before
+    the model libraries are imported, so an offline machine hears it in a second."""
+    from .llm.hub import require_hub
+
+    if settings.backend == "transformers":
+        require_hub(settings.tokenizer or settings.model)
+    elif settings.tokenizer:
+        require_hub(settings.tokenizer)
 
 
 def _ready(engine: Any) -> Any:
@@ -268,12 +311,14 @@ def cmd_context(args: argparse.Namespace, settings: Settings) -> int:
 
     if bool(args.question) == bool(args.questions):
         raise ConfigError("give one QUESTION or --questions FILE")
+    if args.questions:  # read (and a bad file refused) before the tokenizer loads
+        from .evaluate import load_items
+
+        questions = [item.question for item in load_items(args.questions)]
+    else:
+        questions = [args.question]
+    _hub_first(settings)
     engine = _ready(Engine(settings, _counter_backend(settings)))
-    questions = (
-        [q.strip() for q in args.questions.read_text("utf-8").splitlines() if q.strip()]
-        if args.questions
-        else [args.question]
-    )
     status = EXIT_OK
     for question in questions:
         trace = SearchTrace()
@@ -370,6 +415,7 @@ def _read_store(settings: Settings) -> Any:
 
 def cmd_results(args: argparse.Namespace, settings: Settings) -> int:
     from .render.results import results_view
+    from .render.words import plural
 
     with _read_store(settings) as store:
         view = results_view(store, blind_only=args.blind_only, charts=False)
@@ -381,7 +427,8 @@ def cmd_results(args: argparse.Namespace, settings: Settings) -> int:
             for g in view.summary[key]:
                 share = g["search_win_share"]
                 shown = "–" if share is None else f"{100 * share:.1f}%"
-                print(f"  {title} {g['name']}: {g['votes']} votes, search-on share {shown}")
+                votes = plural(g["votes"], "vote")
+                print(f"  {title} {g['name']}: {votes}, search-on share {shown}")
     return EXIT_OK
 
 
@@ -425,7 +472,7 @@ def cmd_ground(args: argparse.Namespace, settings: Settings | None) -> int:
             continue
         problem = _ground_line_problem(line)
         if isinstance(problem, str):
-            print(f"error: {args.file}:{n}: {problem}", file=sys.stderr)
+            print(f"error: {args.file} line {n}: {problem}", file=sys.stderr)
             bad += 1
             continue
         _print_json(ground_record(problem, model))
@@ -434,10 +481,11 @@ def cmd_ground(args: argparse.Namespace, settings: Settings | None) -> int:
 
 def _ground_line_problem(line: str) -> dict[str, Any] | str:
     """The record of one `ground` input line, or what is wrong with it."""
-    try:
-        rec = json.loads(line)
-    except ValueError as exc:
-        return f"not JSON ({exc})"
+    from .evaluate import parse_json_line
+
+    rec, problem = parse_json_line(line)
+    if problem:
+        return f"not a JSON object ({problem})"
     if not isinstance(rec, dict):
         return "not a JSON object"
     if "id" not in rec:
@@ -454,19 +502,24 @@ def _ground_line_problem(line: str) -> dict[str, Any] | str:
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from .engine import Engine
-    from .evaluate import default_out, evaluate, load_items, progress_bar
+    from .evaluate import ProgressBar, default_out, evaluate, load_items
     from .llm import make_backend, resolve
 
     items = load_items(args.file)
     out = args.out or default_out(args.file)
     settings = resolve(settings.replace(temperature=0.0))
+    _hub_first(settings)
     engine = _ready(Engine(settings, make_backend(settings)))
-    figures = evaluate(items, engine, out, progress=progress_bar())
-    print(f"report: {out / 'report.md'} ({figures['questions']} of {figures['total']} done)")
+    bar = ProgressBar()
+    figures = evaluate(items, engine, out, progress=bar, note=bar.note)
+    skipped = f", {len(figures['skipped'])} skipped" if figures["skipped"] else ""
+    print(
+        f"report: {out / 'report.md'} ({figures['questions']} of {figures['total']} done{skipped})"
+    )
     if figures["interrupted"]:
         print("stopped: run the same command again to go on", file=sys.stderr)
         return 130
-    return EXIT_FAILED if figures["errors"] else EXIT_OK
+    return EXIT_FAILED if figures["errors"] or figures["skipped"] else EXIT_OK
 
 
 def cmd_tiny_model(args: argparse.Namespace, settings: Settings | None) -> int:

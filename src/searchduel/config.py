@@ -80,7 +80,7 @@ MAX_NEW_TOKENS_CAP = 1024
 PAGES_CAP = 10  # pages one request may ask to read: DuckDuckGo's first page of results
 # Comparisons one client (address) may start per minute. A comparison takes 10-60 s on a CPU
 # Space, so a person reading answers starts a few a minute; a script looping on /compare is
-# held to the same pace and the queue stays free for others.
+# held to the same pace and the queue stays free for others. A Batch tab question counts as one.
 RATE_LIMIT = 6
 # Votes one client address may cast per hour. A person reads two answers before voting (a
 # minute or more each), so 30 an hour is a busy evening of honest voting; a script minting
@@ -90,9 +90,9 @@ VOTE_LIMIT = 30
 # or running at once: a visitor's page has at most two in flight; a client posting twenty
 # `queue/join`s is refused past this instead of filling the queue everyone shares.
 CLIENT_QUEUE = 4
-# Largest upload the server accepts, in MB: a question file of 20 questions is a few KB, so a
-# few MB is generous, and a 50 MB file is refused before it is read.
-MAX_FILE_MB = 5
+# Largest upload the server accepts, in MB (Gradio's max_file_size): the only upload is the
+# Batch tab's question file (BATCH_FILE_BYTES), and a 50 MB file is refused before it is kept.
+MAX_FILE_MB = 1
 # The store refuses new comparisons politely once its file reaches this size (MB) or the disk
 # holding it has less than STORE_DISK_RESERVE_MB free: a comparison is ~20 KB (sources kept
 # verbatim), so 1 GB holds ~50,000 of them, and the reserve keeps the machine writable.
@@ -112,6 +112,14 @@ QUEUE_SIZE = 16  # requests waiting for the shared local model before "busy"
 # (~20-40 s for Phi-3-mini on 2 CPU cores), so 20 is about ten minutes of the shared model;
 # bigger sets belong to `python -m searchduel eval`, which has no cap.
 BATCH_QUESTIONS = 20
+# Batches the page runs at once, server-wide (and one per client address): each is ~10 minutes
+# of the shared model, so one at a time leaves it to visitors' comparisons the rest of the time.
+BATCH_CONCURRENCY = 1
+# Largest question file the page takes, in bytes: it runs at most BATCH_QUESTIONS questions,
+# and 1 MB holds thousands (a question is ~100 bytes, a line with reference answers a few
+# hundred); bigger sets belong to `eval`. Gradio refuses bigger uploads (max_file_size) and
+# the parser refuses them again before reading.
+BATCH_FILE_BYTES = 1_000_000
 # Comparisons the app runs at once; each runs two streams and the backend gate queues those
 # beyond its slots, so the gate always has room for 2 x this many streams on top of QUEUE_SIZE
 # (a running comparison must never be told "busy" for its second column).
@@ -147,6 +155,9 @@ BOOTSTRAP_SEED = 0  # fixed, so the same votes always show the same interval
 LENGTH_BIAS_EDGES = (-1000, -300, -100, 100, 300, 1000)
 # Points kept of the cumulative-share curve: a chart is ~600 px wide, more points draw nothing.
 CURVE_POINTS = 400
+# Decisive votes before the Results tab draws the share over time and by answer length: with
+# fewer, the curve is a dot or two and most length bins are empty, so the tab says so instead.
+CHART_MIN_DECISIVE = 5
 # The page's history of a browser's comparisons: localStorage key (fixed, so the list survives
 # restarts and redeploys) and how many entries it keeps (a side panel of 20 prompts is a
 # screenful; older ones stay reachable through their permalinks).
@@ -339,7 +350,16 @@ SPECS: tuple[Spec, ...] = (
         int,
     ),
     Spec(
-        "rate_limit", RATE_LIMIT, "comparisons one client may start per minute (0 = no limit)", int
+        "batch_concurrency",
+        BATCH_CONCURRENCY,
+        "batches the Batch tab runs at once, server-wide (one per client address)",
+        int,
+    ),
+    Spec(
+        "rate_limit",
+        RATE_LIMIT,
+        "comparisons one client may start per minute, a batch's questions too (0 = no limit)",
+        int,
     ),
     Spec(
         "proxy_hops",
@@ -425,6 +445,7 @@ class Settings:
     max_new_tokens_cap: int = MAX_NEW_TOKENS_CAP
     pages_cap: int = PAGES_CAP
     batch_questions: int = BATCH_QUESTIONS
+    batch_concurrency: int = BATCH_CONCURRENCY
     rate_limit: int = RATE_LIMIT
     proxy_hops: int = -1
     vote_limit: int = VOTE_LIMIT
@@ -464,6 +485,7 @@ class Settings:
             "pages_cap",
             "batch_questions",
             "max_file_mb",
+            "batch_concurrency",
         )
         for name in positive:
             if getattr(self, name) <= 0:

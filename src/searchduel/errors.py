@@ -13,7 +13,8 @@
     │   └── AddressRefused     the URL resolves to an address the guard refuses
     ├── BackendError           the model backend failed
     │   ├── ModelLoadError     weights or tokenizer could not be loaded
-    │   │   └── NotEnoughMemory  the weights would not fit the memory left (said before loading)
+    │   │   ├── NotEnoughMemory  the weights would not fit the memory left (said before loading)
+    │   │   └── HubUnreachable the model hub cannot be reached to fetch them (hub.py)
     │   ├── GenerationError    generation raised or the server broke the stream
     │   │   └── PromptTooLong  the prompt and the answer do not fit the model's window
     │   └── BackendBusy        the shared model's queue is full
@@ -147,6 +148,11 @@ class NotEnoughMemory(ModelLoadError):
         self.need = need
         self.available = available
         self.advice = advice
+
+
+class HubUnreachable(ModelLoadError):
+    """A hub id without a cached copy, and the hub cannot be reached (offline, HF_HUB_OFFLINE):
+    said before the libraries spend their retries on it."""
 
 
 class GenerationError(BackendError):

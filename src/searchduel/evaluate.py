@@ -1,8 +1,11 @@
 """Batch evaluation: both columns over a question set, judged, with a report folder.
 
     FILE (.txt a question a line | .csv / .jsonl: question, optional id, optional answers)
-    -> load_items (a bad line names its line; ids must be unique)
+    -> read_items, line by line (a bad file or line named with its line; ids unique;
+       at most `limit` questions, and no more of the file read than they need)
     -> for each item not yet in OUT/results.jsonl (resume):
+         too long for the server? skipped, with a note and a line in the report
+         before(item) (the page charges the client's rate limit there)
          Engine.run (greedy, seeded) -> both answers, latencies, the search column's sources
          -> snapshot the packed sources (OUT/sources/<id>.json)
          -> both answers judged against those same sources (the engine's grounding events)
@@ -18,6 +21,17 @@ Decisions, in one place:
   (`regrade`); a rerun that searches the live web again may find other pages.
 - Resume: results.jsonl is appended one line per finished question and flushed; a stop
   (Ctrl-C) mid-question drops only that question, and the next run starts from it.
+- A question file is decoded line by line, so a byte that is not UTF-8 is named with its
+  line; a CSV is read strictly (a quote never closed is an error at the line it opens on,
+  not a field that swallows the rest of the file); json's own "line 1 column 5" is dropped
+  (each line is parsed alone) for the file's line and a plain reason. A file over
+  `max_bytes` is refused from its size alone.
+- A question longer than `max_prompt_chars` is skipped (told to `note`, listed under
+  "Skipped" in report.md and overall.json), never a failed run: the server would refuse it
+  anyway (inputs.py), and the other questions still answer. It is not written to
+  results.jsonl, so a rerun with a higher limit runs it.
+- A batch's stop (`Stop`) reaches the running question's engine run at once, so a page's
+  cancelled batch ends within moments; a plain Event ends it at its next event.
 - The plain column is judged against the search column's sources ("agrees with the
   sources"); when the search column has no sources, neither answer is judged (share None).
 - Overall: the mean grounded share with search minus without, over questions where both
@@ -28,15 +42,16 @@ Decisions, in one place:
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import json
 import re
 import sys
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError
+from .render.words import plural
 
 BOOTSTRAP = 2000  # resamples for the paired 95% interval (stable to ~0.005 at 20 questions)
 BOOTSTRAP_SEED = 17
@@ -75,60 +91,187 @@ class Item:
     answers: tuple[str, ...] = ()
 
 
-def load_items(path: str | Path) -> list[Item]:
-    """Questions from a .txt, .csv or .jsonl file; a bad line raises ConfigError naming it."""
+def load_items(path: str | Path, **kwargs: Any) -> list[Item]:
+    """Every question of a .txt, .csv or .jsonl file (see read_items for the keywords)."""
+    return read_items(path, **kwargs).items
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What read_items found: the questions, and whether the file holds more than it read."""
+
+    items: list[Item]
+    more: bool = False
+
+
+def read_items(
+    path: str | Path,
+    *,
+    limit: int | None = None,
+    max_bytes: int | None = None,
+    name: str = "",
+    then: str = "run it again",
+) -> Loaded:
+    """The first `limit` questions of a .txt, .csv or .jsonl file (all without a limit), read
+    line by line: a file is never read further than the questions it needs, plus one to tell
+    whether there are more. A file over `max_bytes` is refused before anything is read. A bad
+    file or line raises ConfigError naming it (`name`, default the path) and its line in plain
+    words; `then` ends the advice for a file that is not UTF-8 ("upload it" on the page)."""
     path = Path(path)
+    name = name or str(path)
     if not path.is_file():
-        raise ConfigError(f"no such file: {path}")
-    text = path.read_text("utf-8")
-    suffix = path.suffix.lower()
+        raise ConfigError(f"no such file: {name}")
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise ConfigError(
+            f"{name} is {_megabytes(size)}; question files may be at most "
+            f"{_megabytes(max_bytes)} here. Split it, or run it with `python -m searchduel eval`."
+        )
     items: list[Item] = []
-    if suffix == ".jsonl":
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError as exc:
-                raise ConfigError(f"{path}:{n}: not JSON ({exc})") from exc
-            items.append(_item(obj, n, path))
-    elif suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or "question" not in reader.fieldnames:
-            raise ConfigError(f"{path}: the first row must name a 'question' column")
-        for n, row in enumerate(reader, 2):
-            answers = row.get("answers") or ""
+    seen: set[str] = set()
+    more = False
+    with path.open("rb") as f, closing(_parse(f, path.suffix.lower(), name, then)) as parsed:
+        while limit is None or len(items) < limit:
+            item = next(parsed, None)
+            if item is None:
+                break
+            if item.id in seen:
+                raise ConfigError(f"{name}: the id {item.id!r} is used twice")
+            seen.add(item.id)
+            items.append(item)
+        else:
+            try:  # one more, to tell whether the file goes on (a bad line past the cap counts)
+                more = next(parsed, None) is not None
+            except ConfigError:
+                more = True
+    if not items:
+        raise ConfigError(f"{name}: no questions")
+    return Loaded(items, more)
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
+def _parse(f: Any, suffix: str, name: str, then: str) -> Iterator[Item]:
+    lines = _lines(f, name, then)
+    if suffix == ".csv":
+        yield from _csv_items(lines, name)
+        return
+    for n, line in lines:
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if suffix == ".jsonl":
+            yield _item(_json_line(text, n, name), n, name)
+        else:
+            yield Item(f"q{n:03d}", text)
+
+
+def _lines(f: Any, name: str, then: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a binary file, each line decoded on its own, so a byte that is
+    not UTF-8 is named with its line; a leading byte-order mark (Excel's CSV) is dropped."""
+    for n, raw in enumerate(f, 1):
+        if n == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        try:
+            yield n, raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"{name} line {n}: not UTF-8 text (save it as UTF-8, then {then})"
+            ) from None
+
+
+def _csv_items(lines: Iterator[tuple[int, str]], name: str) -> Iterator[Item]:
+    consumed = [0]  # lines the csv reader has taken so far: a row starts on the next one
+
+    def texts() -> Iterator[str]:
+        for n, line in lines:
+            consumed[0] = n
+            yield line
+
+    # strict: a quote that is never closed is an error, not a field that eats the file
+    reader = csv.reader(texts(), strict=True)
+    start = 1
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        if "question" not in header:
+            raise ConfigError(f"{name}: the first row must name a 'question' column")
+        while True:
+            start = consumed[0] + 1
+            row = next(reader, None)
+            if row is None:
+                return
+            if not any(field.strip() for field in row):
+                continue  # a blank line
+            rec = dict(zip(header, row, strict=False))
+            answers = rec.get("answers") or ""
             obj = {
-                "id": row.get("id") or "",
-                "question": row.get("question") or "",
+                "id": rec.get("id") or "",
+                "question": rec.get("question") or "",
                 "answers": [a.strip() for a in answers.split("|") if a.strip()],
             }
-            items.append(_item(obj, n, path))
-    else:
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip() and not line.lstrip().startswith("#"):
-                items.append(Item(f"q{n:03d}", line.strip()))
-    seen: set[str] = set()
-    for item in items:
-        if item.id in seen:
-            raise ConfigError(f"{path}: the id {item.id!r} is used twice")
-        seen.add(item.id)
-    if not items:
-        raise ConfigError(f"{path}: no questions")
-    return items
+            yield _item(obj, start, name)
+    except csv.Error as exc:
+        raise ConfigError(f"{name} line {start}: {_csv_problem(exc)}") from None
 
 
-def _item(obj: Any, n: int, path: Path) -> Item:
+def _csv_problem(exc: csv.Error) -> str:
+    text = str(exc)
+    if "unexpected end of data" in text:
+        return 'a quoted field opens here and is never closed (a " is missing)'
+    if "field larger than field limit" in text:
+        return f"a field is longer than {csv.field_size_limit():,} characters"
+    if "expected after" in text:
+        return 'text follows a closing quote (a " inside a quoted field is written "")'
+    return f"not readable as CSV ({text})"
+
+
+# json's messages, without its line and column (each line of the file is parsed alone, so
+# its "line 1" would contradict the file's line number)
+_JSON_PROBLEMS = {
+    "Expecting value": "a value is missing or is not JSON",
+    "Expecting property name enclosed in double quotes": "a key is not in double quotes",
+    "Expecting ',' delimiter": "a comma is missing",
+    "Expecting ':' delimiter": "a colon is missing after a key",
+    "Unterminated string starting at": "a string is never closed",
+    "Invalid control character at": "a string holds a raw control character",
+    "Extra data": "there is more than one JSON value on the line",
+}
+
+
+def _json_line(text: str, n: int, name: str) -> Any:
+    value, problem = parse_json_line(text)
+    if problem:
+        raise ConfigError(f"{name} line {n}: not a JSON object ({problem})")
+    return value
+
+
+def parse_json_line(text: str) -> tuple[Any, str]:
+    """(the value, "") of one line of JSON, or (None, what is wrong with it in plain words)."""
+    try:
+        return json.loads(text), ""
+    except RecursionError:
+        return None, "nested too deeply"
+    except json.JSONDecodeError as exc:
+        return None, _JSON_PROBLEMS.get(exc.msg, exc.msg)
+    except ValueError as exc:  # e.g. an integer too long to convert
+        return None, str(exc)
+
+
+def _item(obj: Any, n: int, name: str) -> Item:
     if not isinstance(obj, dict):
-        raise ConfigError(f"{path}:{n}: not an object")
+        kind = {list: "a list", str: "a string", bool: "true or false", type(None): "null"}
+        got = kind.get(type(obj), "a number")
+        raise ConfigError(f"{name} line {n}: not a JSON object (it is {got})")
     question = obj.get("question")
     if not isinstance(question, str) or not question.strip():
-        raise ConfigError(f"{path}:{n}: no question")
+        raise ConfigError(f"{name} line {n}: no question")
     answers = obj.get("answers") or obj.get("answer") or []
     if isinstance(answers, str):
         answers = [answers]
     if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-        raise ConfigError(f"{path}:{n}: answers must be a string or a list of strings")
+        raise ConfigError(f"{name} line {n}: answers must be a string or a list of strings")
     return Item(str(obj.get("id") or f"q{n:03d}"), question.strip(), tuple(answers))
 
 
@@ -182,6 +325,38 @@ def judge_pair(
     }
 
 
+class Stop(threading.Event):
+    """A batch's stop. Setting it also sets the stop of the question running now, so that
+    question's engine run ends at once (its columns stop generating, a wait for the model
+    ends), not at its next event."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._runs: set[threading.Event] = set()
+        self._guard = threading.Lock()
+
+    def set(self) -> None:
+        with self._guard:
+            super().set()
+            runs = list(self._runs)
+        for run in runs:
+            run.set()
+
+    @contextmanager
+    def linked(self, run: threading.Event) -> Iterator[None]:
+        """While inside, setting this stop sets `run` too."""
+        with self._guard:
+            self._runs.add(run)
+            already = self.is_set()
+        if already:
+            run.set()
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._runs.discard(run)
+
+
 def run_item(engine: Any, item: Item, stop: threading.Event | None = None) -> dict[str, Any]:
     """Both columns for one question, judged; one results.jsonl record."""
     from .engine import summarize
@@ -190,18 +365,21 @@ def run_item(engine: Any, item: Item, stop: threading.Event | None = None) -> di
     texts: list[str] = []
     sources: list[dict[str, Any]] = []
     # the engine sets the stop event it is given when a run ends, so each question gets its
-    # own; the caller's `stop` ends the run by closing it
-    run = engine.run(item.question, stop=threading.Event())
-    try:
-        for event in run:
-            if stop is not None and stop.is_set():
-                break
-            if event.kind == "sources":
-                texts = list(event.data.get("texts") or [])
-                sources = [asdict(s) for s in event.data["sources"]]
-            events.append(event)
-    finally:
-        run.close()
+    # own; the caller's `stop` ends the run through it (a Stop at once, a plain Event at the
+    # run's next event)
+    own = threading.Event()
+    with stop.linked(own) if isinstance(stop, Stop) else nullcontext():
+        run = engine.run(item.question, stop=own)
+        try:
+            for event in run:
+                if stop is not None and stop.is_set():
+                    break
+                if event.kind == "sources":
+                    texts = list(event.data.get("texts") or [])
+                    sources = [asdict(s) for s in event.data["sources"]]
+                events.append(event)
+        finally:
+            run.close()
     result = summarize(item.question, events)
     plain, search = result["plain"], result["search"]
     # the engine's own grounding events (None without sources), as regrade recomputes them
@@ -259,26 +437,33 @@ def evaluate(
     *,
     progress: Callable[[int, int, str], None] | None = None,
     stop: threading.Event | None = None,
+    before: Callable[[Item], None] | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run every unfinished item, append its record, then write the report; returns the
-    overall figures. KeyboardInterrupt stops after writing the report of what finished."""
+    overall figures. `before(item)` is called as each question is about to start (it may
+    wait: the page charges the client's rate limit there); a question the server will not
+    take (too long, see inputs.py) is skipped, told to `note` and listed in the report.
+    KeyboardInterrupt or `stop` ends it after writing the report of what finished."""
     out = Path(out)
     (out / "sources").mkdir(parents=True, exist_ok=True)
     done = {r["id"] for r in finished(out)}
     todo = [i for i in items if i.id not in done]
+    skipped: list[dict[str, str]] = []
     interrupted = False
     try:
         with (out / "results.jsonl").open("a", encoding="utf-8") as f:
             for k, item in enumerate(todo):
-                if stop is not None and stop.is_set():
-                    interrupted = True
-                    break
                 if progress:
                     progress(len(done) + k, len(items), item.id)
-                record = run_item(engine, item, stop)
+                record = _run_one(engine, item, stop, before, skipped)
                 if stop is not None and stop.is_set():
                     interrupted = True
                     break
+                if record is None:
+                    if note:
+                        note(f"{item.id} was skipped: {skipped[-1]['reason']}")
+                    continue
                 snapshot = {"id": item.id, "question": item.question, "sources": record["sources"]}
                 (out / "sources" / f"{_safe(item.id)}.json").write_text(
                     json.dumps(snapshot, ensure_ascii=False, indent=1), "utf-8"
@@ -289,11 +474,39 @@ def evaluate(
         interrupted = True
     records = [r for r in finished(out) if r["id"] in {i.id for i in items}]
     if progress:
-        progress(len(records), len(items), "")
-    overall = write_report(records, out)
+        progress(len(records) + len(skipped), len(items), "")
+    overall = write_report(records, out, skipped)
     overall["interrupted"] = interrupted
     overall["total"] = len(items)
     return overall
+
+
+def _run_one(
+    engine: Any,
+    item: Item,
+    stop: threading.Event | None,
+    before: Callable[[Item], None] | None,
+    skipped: list[dict[str, str]],
+) -> dict[str, Any] | None:
+    """One question's record; None when it was skipped (added to `skipped`) or stopped
+    before it started."""
+    from .errors import InvalidInput
+    from .inputs import clean_prompt
+
+    settings = getattr(engine, "settings", None)
+    try:
+        if settings is not None:  # before `before`: a question that cannot run costs nothing
+            clean_prompt(item.question, settings.max_prompt_chars)
+        if stop is not None and stop.is_set():
+            return None
+        if before:
+            before(item)
+        if stop is not None and stop.is_set():
+            return None
+        return run_item(engine, item, stop)
+    except InvalidInput as exc:
+        skipped.append({"id": item.id, "reason": str(exc)})
+        return None
 
 
 def _safe(name: str) -> str:
@@ -378,8 +591,11 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
-def write_report(records: Sequence[dict[str, Any]], out: Path) -> dict[str, Any]:
+def write_report(
+    records: Sequence[dict[str, Any]], out: Path, skipped: Sequence[dict[str, str]] = ()
+) -> dict[str, Any]:
     figures = overall(records)
+    figures["skipped"] = list(skipped)
     with (out / "results.csv").open("w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         w.writeheader()
@@ -407,12 +623,14 @@ def write_report(records: Sequence[dict[str, Any]], out: Path) -> dict[str, Any]
 
 def _markdown(records: Sequence[dict[str, Any]], o: dict[str, Any], charts: list[str]) -> str:
     ci = o["difference_ci95"]
+    skipped = o.get("skipped") or []
     lines = [
         "# Search on vs off",
         "",
-        f"{o['questions']} questions; {o['judged_pairs']} with both answers judged against "
-        "the search column's sources; "
-        f"{o['with_references']} with reference answers; {o['errors']} with an error.",
+        f"{plural(o['questions'], 'question')}; {o['judged_pairs']} with both answers judged "
+        "against the search column's sources; "
+        f"{o['with_references']} with reference answers; {o['errors']} with an error"
+        + (f"; {len(skipped)} skipped (listed below)." if skipped else "."),
         "",
         "| measure | search off | search on |",
         "|---|---|---|",
@@ -435,6 +653,9 @@ def _markdown(records: Sequence[dict[str, Any]], o: dict[str, Any], charts: list
         "",
     ]
     lines += [f"![{Path(c).stem}]({c})" for c in charts]
+    if skipped:
+        lines += ["", "## Skipped", ""]
+        lines += [f"- {s['id']}: {s['reason']}" for s in skipped]
     lines += [
         "",
         "## Per question",
@@ -477,7 +698,9 @@ def _charts(records: Sequence[dict[str, Any]], folder: Path) -> list[str]:
         ax.scatter([p for p, _ in pairs], [s for _, s in pairs], alpha=0.7)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
     ax.set(xlabel="grounded share, search off", ylabel="grounded share, search on")
-    ax.set(xlim=(-0.05, 1.05), ylim=(-0.05, 1.05), title="Sentences the sources back")
+    ax.set(xlim=(-0.05, 1.05), ylim=(-0.05, 1.05))
+    # titles on the left: the page's image buttons sit in the top right corner
+    ax.set_title("Sentences the sources back", loc="left")
     fig.tight_layout()
     fig.savefig(folder / "grounded.png", dpi=100)
     plt.close(fig)
@@ -490,7 +713,8 @@ def _charts(records: Sequence[dict[str, Any]], folder: Path) -> list[str]:
     ]
     if any(data):
         ax.boxplot([d or [0.0] for d in data], tick_labels=["search off", "search on"])
-    ax.set(ylabel="seconds to the whole answer", title="Latency")
+    ax.set_ylabel("seconds to the whole answer")
+    ax.set_title("Latency", loc="left")
     fig.tight_layout()
     fig.savefig(folder / "latency.png", dpi=100)
     plt.close(fig)
@@ -498,20 +722,28 @@ def _charts(records: Sequence[dict[str, Any]], folder: Path) -> list[str]:
     return made
 
 
-def progress_bar(stream: Any = None) -> Callable[[int, int, str], None]:
-    """A one-line progress bar on stderr."""
-    stream = stream or sys.stderr
-    t0 = time.perf_counter()
+class ProgressBar:
+    """A one-line progress bar on stderr (call it as evaluate's `progress`); `note` prints a
+    line of its own above the bar (evaluate's `note`)."""
 
-    def show(done: int, total: int, current: str) -> None:
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.t0 = time.perf_counter()
+        self.drawn = False  # the bar is on the current line
+
+    def __call__(self, done: int, total: int, current: str) -> None:
         width = 30
         fill = int(width * done / total) if total else width
         bar = "#" * fill + "-" * (width - fill)
         tail = f" {current}" if current else "\n"
-        stream.write(f"\r[{bar}] {done}/{total} {time.perf_counter() - t0:6.1f}s{tail}")
-        stream.flush()
+        self.stream.write(f"\r[{bar}] {done}/{total} {time.perf_counter() - self.t0:6.1f}s{tail}")
+        self.stream.flush()
+        self.drawn = bool(current)
 
-    return show
+    def note(self, text: str) -> None:
+        self.stream.write(("\n" if self.drawn else "") + text + "\n")
+        self.stream.flush()
+        self.drawn = False
 
 
 def default_out(path: Path) -> Path:

@@ -18,6 +18,10 @@ Decisions, in one place:
   message says how long to wait.
 - The table of clients is bounded (RATE_CLIENTS, least recently seen dropped first), so a
   flood of spoofed peers cannot grow memory.
+- Long jobs (the Batch tab's batches) take a Slot: one per client address at a time and at
+  most `limit` in all. A job over either is refused at once, never queued: a queued batch
+  would hold a worker and a place in the queue for minutes only to start later than the
+  visitor expects.
 """
 
 from __future__ import annotations
@@ -126,3 +130,30 @@ def request_address(request: Any, hops: int) -> str:
     client = getattr(request, "client", None)
     peer = getattr(client, "host", None) or "local"
     return client_address(dict(getattr(request, "headers", None) or {}), peer, hops)
+
+
+class Slots:
+    """Running jobs: at most one per key and `limit` in all; taking one never waits."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._keys: set[str] = set()
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> str:
+        """Take a slot for `key`: "" when taken, else why not ("yours": this key holds one
+        already, "full": `limit` are running)."""
+        with self._lock:
+            if key in self._keys:
+                return "yours"
+            if len(self._keys) >= self.limit:
+                return "full"
+            self._keys.add(key)
+            return ""
+
+    def give_back(self, key: str) -> None:
+        with self._lock:
+            self._keys.discard(key)
+
+    def __len__(self) -> int:
+        return len(self._keys)

@@ -149,6 +149,7 @@ def explain_failure(exc: BaseException, settings: Settings) -> tuple[str, str]:
             "Check the id, e.g. `microsoft/Phi-3-mini-4k-instruct`, or give a local folder.",
         )
     offline = names & {
+        "HubUnreachable",
         "LocalEntryNotFoundError",
         "OfflineModeIsEnabled",
         "ConnectError",

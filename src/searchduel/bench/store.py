@@ -140,7 +140,8 @@ def _results_once(store: Any) -> tuple[float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     view = results_view(store)
     for fig in view.figures.values():
-        fig.savefig(io.BytesIO(), format="webp")  # gr.Plot's default format
+        if fig is not None:  # None: too few votes to draw it
+            fig.savefig(io.BytesIO(), format="webp")  # gr.Plot's default format
     return time.perf_counter() - t0, time.process_time() - c0
 
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import COMPARE_CONCURRENCY, KNOWN_GGUF, STREAM_FLUSH_S, Settings
-from ..errors import GenerationError, ModelLoadError, PromptTooLong
+from ..errors import GenerationError, HubUnreachable, ModelLoadError, PromptTooLong
 from ..machine import require_memory, usable_cpus
 from .base import Message, Piece
 from .gate import Gate
@@ -142,6 +142,8 @@ def fetch_gguf(source: GGUFSource, progress: Progress | None = None) -> str:
     report("downloading", done=0, total=0)
     try:
         return fetch_file(source.repo, source.filename, progress)
+    except HubUnreachable:
+        raise
     except Exception as exc:  # hub errors: offline, unknown repo or file, gated ...
         raise ModelLoadError(f"could not fetch the GGUF {source}: {exc}") from exc
 
@@ -229,7 +231,7 @@ class LlamaCppBackend(CountsThroughCounter):
             model,
             name=settings.model,
             context_window=settings.context_window,
-            queue_size=settings.queue_size + 2 * COMPARE_CONCURRENCY,
+            queue_size=settings.queue_size + 2 * (COMPARE_CONCURRENCY + settings.batch_concurrency),
             template=template,
         )
 

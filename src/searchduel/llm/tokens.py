@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import ModelLoadError
 from ..inputs import defang_control_tokens, tokenizer_markers
 from .base import Message
+from .hub import require_hub
 
 # Without a tokenizer we over-estimate by character class. A flat chars/token ratio cannot be
 # safe: digits are one token each, a CJK or Khmer character falls back to 3 byte tokens, and
@@ -36,6 +37,7 @@ def load_tokenizer(name_or_path: str) -> Any:
     from transformers import AutoTokenizer
 
     path = Path(name_or_path)
+    require_hub(name_or_path)  # a hub id: fails in seconds, not after transformers' retries
     try:
         if path.is_dir() and not (path / "tokenizer.json").exists():
             ggufs = sorted(path.glob("*.gguf"))

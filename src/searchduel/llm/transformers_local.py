@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import COMPARE_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, STREAM_FLUSH_S, Settings
-from ..errors import GenerationError, ModelLoadError, PromptTooLong
+from ..errors import GenerationError, HubUnreachable, ModelLoadError, PromptTooLong
 from .base import Message, Piece
 from .gate import Gate
 from .hub import Progress, fetch_snapshot
@@ -88,6 +88,8 @@ def load_model(
         report("downloading", done=0, total=0)
         try:
             folder = fetch_snapshot(name_or_path, progress)
+        except HubUnreachable:
+            raise
         except Exception as exc:  # hub errors: offline, unknown id, gated ...
             raise ModelLoadError(f"could not fetch the model {name_or_path!r}: {exc}") from exc
     report("loading")
@@ -243,7 +245,7 @@ class TransformersBackend(CountsThroughCounter):
             tokenizer,
             name=settings.model,
             context_window=settings.context_window,
-            queue_size=settings.queue_size + 2 * COMPARE_CONCURRENCY,
+            queue_size=settings.queue_size + 2 * (COMPARE_CONCURRENCY + settings.batch_concurrency),
             quantization=quant,
         )
 

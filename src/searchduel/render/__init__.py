@@ -10,6 +10,7 @@ Gradio; nothing here runs a search or a model.
     grounding.py  the judge's verdict: tinted sentences, summary line, legend, evidence panel
     record.py     a stored comparison (permalink, history, reveal, Copy as Markdown)
     results.py    the vote statistics as text and charts (Results tab, `results`)
+    words.py      counts in words ("1 vote", "2 votes"), for every count printed or shown
 
 The modules import down this list's dependencies only (markdown <- events <- grounding <-
 live; markdown <- record), and none of them imports the engine or the page. Whatever shows

@@ -15,6 +15,11 @@ Decisions, in one place:
   server's worker threads.
 - Every share is drawn with its interval and the 50% line: a share without its interval
   is the commonest way to over-read a few votes.
+- The charts over time and by answer length need CHART_MIN_DECISIVE decisive votes; with
+  fewer their figure is None and the text says when they will appear (an empty plot with
+  made-up ticks reads as a broken page).
+- The two smaller charts are drawn 5.6 in wide with 9-10 pt text, so they still read when
+  the page scales them to a phone's width; each length bin shows its count under it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import CHART_MIN_DECISIVE
 from ..judge.stats import summarize_votes
+from .words import plural
 
 SEARCH_COLOUR = "#2a7ab0"
 NEUTRAL_COLOUR = "#888888"
@@ -38,12 +45,26 @@ class ResultsView:
 
 
 def results_view(store: Any, *, blind_only: bool = False, charts: bool = True) -> ResultsView:
-    """Statistics and charts over every stored vote (or the blind ones)."""
+    """Statistics and charts over every stored vote (or the blind ones); a figure is None
+    where there are too few votes to draw it, and the text says so."""
     summary = summarize_votes(store.vote_rows(blind_only=blind_only), blind_only=blind_only)
     text = headline_markdown(summary)
+    if charts and summary["votes"]:
+        text += chart_note(summary)
     if not getattr(store, "enabled", True):
         text = "Storing is turned off on this server (`--store false`): no votes are kept."
     return ResultsView(summary, text, figures(summary) if charts else {})
+
+
+def chart_note(s: dict[str, Any]) -> str:
+    """A line saying which charts wait for more votes ("" when every chart is drawn)."""
+    if s["decisive"] >= CHART_MIN_DECISIVE:
+        return ""
+    return (
+        f"\n\n*The charts of the share over time and by answer length appear from "
+        f"{plural(CHART_MIN_DECISIVE, 'decisive vote')} (search on or off better; "
+        f"{s['decisive']} so far).*"
+    )
 
 
 def _pct(x: float | None) -> str:
@@ -56,8 +77,8 @@ def headline_markdown(s: dict[str, Any]) -> str:
     if not s["votes"]:
         return f"No {scope} yet."
     lines = [
-        f"**{s['votes']} {scope if s['votes'] != 1 else scope[:-1]}** on {s['prompts']} "
-        f"prompt{'s' if s['prompts'] != 1 else ''}: search on better "
+        f"**{plural(s['votes'], scope[:-1])}** on {plural(s['prompts'], 'prompt')}: "
+        "search on better "
         f"{s['search_wins']}, search off better {s['plain_wins']}, tie {s['ties']}, "
         f"both bad {s['both_bad']}.",
         "",
@@ -72,7 +93,7 @@ def headline_markdown(s: dict[str, Any]) -> str:
     if lb["longer_win_share"] is not None:
         lines.append(
             f"- The longer answer won {_pct(lb['longer_win_share'])} of "
-            f"{lb['decisive_with_length_difference']} decisive votes (95% Wilson "
+            f"{plural(lb['decisive_with_length_difference'], 'decisive vote')} (95% Wilson "
             f"{_pct(lb['longer_wilson_low'])} – {_pct(lb['longer_wilson_high'])})"
         )
     return "\n".join(lines)
@@ -90,11 +111,13 @@ def _figure(width: float = 6.4, height: float = 3.4, left: float = 0.11) -> Any:
 
 
 def figures(s: dict[str, Any]) -> dict[str, Any]:
-    """The three charts of the Results tab (matplotlib Figures on the Agg canvas)."""
+    """The three charts of the Results tab (matplotlib Figures on the Agg canvas); None for
+    a chart with fewer than CHART_MIN_DECISIVE decisive votes behind it."""
+    enough = s["decisive"] >= CHART_MIN_DECISIVE
     return {
         "shares": shares_figure(s),
-        "over_time": over_time_figure(s),
-        "length_bias": length_bias_figure(s),
+        "over_time": over_time_figure(s) if enough else None,
+        "length_bias": length_bias_figure(s) if enough else None,
     }
 
 
@@ -145,7 +168,7 @@ def over_time_figure(s: dict[str, Any]) -> Any:
     """Cumulative search-on win share after each decisive vote, with its Wilson band."""
     from matplotlib.ticker import MaxNLocator
 
-    fig = _figure()
+    fig = _figure(5.6, 3.6, left=0.14)
     ax = fig.add_subplot()
     pts = s["over_time"]
     if pts:
@@ -159,18 +182,22 @@ def over_time_figure(s: dict[str, Any]) -> Any:
             linewidth=0,
         )
         ax.plot(x, [p["search_win_share"] for p in pts], color=SEARCH_COLOUR)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # votes come whole
+        ax.set_xlim(x[0], x[-1])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))  # votes come whole
     ax.axhline(0.5, color=NEUTRAL_COLOUR, linestyle="--", linewidth=1)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("decisive votes so far (in time order)")
-    ax.set_ylabel("search-on win share")
-    ax.set_title("Win share over time (95% Wilson band)")
+    ax.tick_params(labelsize=10)
+    ax.set_xlabel("decisive votes so far (in time order)", fontsize=10)
+    ax.set_ylabel("search-on win share", fontsize=10)
+    ax.set_title("Win share over time (95% Wilson band)", fontsize=11)
     return fig
 
 
 def length_bias_figure(s: dict[str, Any]) -> Any:
-    """Search-on win share per bin of answer-length difference."""
-    fig = _figure(height=3.6)
+    """Search-on win share per bin of answer-length difference, with each bin's number of
+    decisive votes under it."""
+    fig = _figure(5.6, 3.9, left=0.14)
+    fig.subplots_adjust(bottom=1.15 / 3.9)  # two-line bin labels and the axis title
     ax = fig.add_subplot()
     bins = s["length_bias"]["bins"]
     drawn = [(i, b) for i, b in enumerate(bins) if b["search_win_share"] is not None]
@@ -186,15 +213,27 @@ def length_bias_figure(s: dict[str, Any]) -> Any:
             color=SEARCH_COLOUR,
             capsize=3,
         )
-    for i, b in enumerate(bins):
-        ax.annotate(f"n={b['decisive']}", (i, 0.02), ha="center", fontsize=8)
     ax.axhline(0.5, color=NEUTRAL_COLOUR, linestyle="--", linewidth=1)
-    ax.set_xticks(range(len(bins)), [b["label"] for b in bins], fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("search answer minus plain answer (characters)")
-    ax.set_ylabel("search-on win share")
-    ax.set_title("Do longer answers win? (95% Wilson)")
+    # the edges between bins on one row, each bin's count under its middle on the next:
+    # short labels that never run into each other, even scaled to a phone's width
+    edges = [b["high"] for b in bins[:-1]]
+    ax.set_xticks([i + 0.5 for i in range(len(edges))], [_chars(e) for e in edges], fontsize=9)
+    ax.set_xticks(range(len(bins)), [f"n={b['decisive']}" for b in bins], minor=True)
+    ax.tick_params(axis="x", which="minor", length=0, pad=17, labelsize=9)
+    ax.set_xlim(-0.5, len(bins) - 0.5)
+    ax.set_ylim(-0.03, 1.03)  # a share of 0 or 1 is a whole dot, not half of one
+    ax.tick_params(axis="y", labelsize=10)
+    ax.set_xlabel("search answer minus plain answer (characters)", fontsize=10)
+    ax.set_ylabel("search-on win share", fontsize=10)
+    ax.set_title("Do longer answers win? (95% Wilson)", fontsize=11)
     return fig
+
+
+def _chars(n: float) -> str:
+    """A length difference for a tick label: "−1k", "−300", "+100"."""
+    sign = "−" if n < 0 else "+"
+    n = abs(int(n))
+    return f"{sign}{n // 1000}k" if n >= 1000 and n % 1000 == 0 else f"{sign}{n}"
 
 
 def _short(name: str, width: int = 28) -> str:

@@ -377,7 +377,7 @@ class Duel:
         self.screen = screen
         self.runs = Runs()
         # comparisons one client address may start a minute (--rate-limit), page and API alike
-        self.limiter = limiter or RateLimiter(settings.rate_limit)
+        self.limiter = limiter if limiter is not None else RateLimiter(settings.rate_limit)
         self.hops = proxy_hops(settings.proxy_hops)
         root = Path(settings.corpus).expanduser().resolve() if settings.corpus else None
         self.corpus_root = str(root) if root else ""

@@ -21,6 +21,9 @@ Decisions, in one place:
   copy, share, the evidence panel).
 - Only this package turns errors into gr.Error / gr.Warning; everything it shows comes from
   render/, in the engine's plain words.
+- One rate limiter for the page (limits.RateLimiter, `rate_limit` a minute per client
+  address), handed to the Duel tab and the Batch tab: a client's comparisons and batch
+  questions come out of one budget.
 """
 
 from __future__ import annotations
@@ -146,7 +149,8 @@ def build(app: BackendLoader | Engine, settings: Settings | None = None) -> gr.B
     # the voter ids' key never leaves the server; the browser storage's key is public anyway
     tokens = VoterTokens(settings.history_secret or store.derived_secret("voter"))
     ballot = Ballot(store, tokens, settings.vote_limit)
-    limiter = RateLimiter(settings.rate_limit)  # comparisons per client address a minute
+    # one budget per client address for comparisons and batch questions alike (--rate-limit)
+    limiter = RateLimiter(settings.rate_limit)
     cache = (int(TEMP_FILE_TTL_S), int(TEMP_FILE_TTL_S))  # Gradio's copies of served files
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=cache) as demo:
         history = add_history_state(store.derived_secret("browser-storage"))
@@ -163,7 +167,7 @@ def build(app: BackendLoader | Engine, settings: Settings | None = None) -> gr.B
             with gr.Tab("Results", id="results", elem_id="results") as results_tab:
                 add_results_tab(store, results_tab, settings)
             with gr.Tab("Batch", id="batch"):
-                add_batch_tab(loader, settings)
+                add_batch_tab(loader, settings, limiter)
         view = RecordView(store, settings, (columns, bar, tools), (shown, note, row.prompt), ballot)
         hops = proxy_hops(settings.proxy_hops)
         votes = Votes(store, store_note, bar, view, ballot, hops, (history, history_list))

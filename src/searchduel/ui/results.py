@@ -52,7 +52,11 @@ def add_results_tab(store: Store, tab: gr.Tab, settings: Settings) -> None:
             return f"The votes could not be read: {exc}", None, None, None
         figs = view.figures
         text = view.markdown + (f"\n\n{refused}" if refused else "")
-        return text, figs["shares"], figs["over_time"], figs["length_bias"]
+        # a chart without enough votes is hidden; the summary says when it will appear
+        return text, *(
+            gr.update(value=figs[name], visible=figs[name] is not None)
+            for name in ("shares", "over_time", "length_bias")
+        )
 
     charts = [summary, shares, over_time, length_bias]
     tab.select(refresh, [blind_only], charts, api_visibility="private")
