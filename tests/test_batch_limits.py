@@ -79,7 +79,7 @@ def test_a_cancelled_batch_stops_within_2_s_and_starts_no_other_question(batch_a
     assert len(comparisons(log, offset)) == 1, "no further question started after the cancel"
     # the slot is free again: the same visitor's next batch runs
     report = client.predict(questions(tmp_path, "Where is Skagway?"), api_name="/batch")[0]
-    assert report.startswith("# Search on vs off") and "1 question;" in report
+    assert "<h1>Search on vs off</h1>" in report and "1 question;" in report
 
 
 def test_one_batch_per_address_and_one_in_all_the_rest_refused_at_once(batch_app, tmp_path):
@@ -104,7 +104,7 @@ def test_one_batch_per_address_and_one_in_all_the_rest_refused_at_once(batch_app
     finally:
         hold.unlink(missing_ok=True)
     report = job.result(timeout=60)[0]
-    assert report.startswith("# Search on vs off"), "the first batch was never disturbed"
+    assert "<h1>Search on vs off</h1>" in report, "the first batch was never disturbed"
 
 
 def test_batch_questions_count_against_the_address_rate_limit(batch_app, tmp_path):
@@ -140,7 +140,7 @@ def test_a_too_long_question_is_skipped_with_a_note_not_the_batch(batch_app, tmp
         api_name="/batch",
     )
     report, archive, grounded, latency = job.result(timeout=120)
-    assert report.startswith("# Search on vs off")
+    assert "<h1>Search on vs off</h1>" in report
     assert "2 questions;" in report and "1 skipped" in report
     assert "q002: The question is 5,000 characters long; the limit is 2,000" in report
     assert "Something went wrong" not in report

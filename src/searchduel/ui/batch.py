@@ -34,8 +34,9 @@ Decisions, in one place:
   progress and in the report), not a failed batch.
 - A visitor's mistake (a bad file, a second batch) is one plain INFO line in the log, no
   traceback; a failure nobody foresaw is logged with its traceback.
-- Each batch writes a fresh folder under the temporary directory: the page never resumes
-  another visitor's run (the CLI resumes). A stopped batch's folder is removed.
+- Each batch writes a fresh folder (files.TempFolder: removed after TEMP_FILE_TTL_S): the
+  page never resumes another visitor's run (the CLI resumes). A stopped batch's folder is
+  removed.
 - The tab's event is the API's /batch (a file in, the report's Markdown and zip out, and
   the charts); while it runs, the report output carries the progress in words.
 """
@@ -46,7 +47,6 @@ import logging
 import queue
 import re
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,11 +56,12 @@ import gradio as gr
 
 from ..config import BATCH_FILE_BYTES, Settings
 from ..errors import ConfigError, RateLimited, SearchDuelError, user_message
-from ..limits import RateLimiter, Slots, client_address, proxy_hops
+from ..limits import RateLimiter, Slots, proxy_hops, request_address
 from ..loader import BackendLoader
 from ..logs import ensure_handler
 from ..render.markdown import safe_markdown
 from ..render.words import plural
+from .files import TempFolder
 
 SUFFIXES = (".txt", ".csv", ".jsonl")
 CHARTS = {"grounded": "Sentences the sources back", "latency": "Latency"}  # evaluate's charts
@@ -130,6 +131,7 @@ class Batches:
         self.loader, self.settings, self.limiter = loader, settings, limiter
         self.slots = Slots(settings.batch_concurrency)
         self.hops = proxy_hops(settings.proxy_hops)
+        self.reports = TempFolder("searchduel-batch-")  # each report removed after a while
 
     def run(
         self,
@@ -143,17 +145,14 @@ class Batches:
         except ConfigError as exc:
             _refuse(str(exc))
         engine = self._engine()
-        peer = request.client.host if request is not None and request.client else "local"
-        headers = dict(request.headers) if request is not None else {}
-        address = client_address(headers, peer, self.hops)
+        address = request_address(request, self.hops)
         why = self.slots.take(address)
         if why:
             _refuse(REFUSED[why].format(n=self.settings.batch_concurrency))
         from ..evaluate import Stop
 
         stop, updates = Stop(), queue.Queue()
-        folder = Path(tempfile.mkdtemp(prefix="searchduel-batch-"))
-        folder /= f"eval-{Path(path or 'questions').stem}"
+        folder = self.reports.folder("run-") / f"eval-{Path(path or 'questions').stem}"
         try:
             threading.Thread(
                 target=self._work,
