@@ -68,6 +68,24 @@ def running(page, timeout: float = 20000) -> None:
     )
 
 
+def open_fold(page, fold: str, inside: str, tries: int = 5) -> None:
+    """Open the accordion `fold` until `inside` shows: a click during a re-render (a tab
+    refreshing its outputs) can be lost, so the state is checked, not the click."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    target = page.locator(inside)
+    for _ in range(tries):
+        if target.is_visible():
+            return
+        page.locator(f"{fold} > button, {fold} .label-wrap").first.click()
+        try:
+            target.wait_for(state="visible", timeout=5000)
+            return
+        except PlaywrightTimeoutError:
+            continue
+    target.wait_for(state="visible", timeout=5000)
+
+
 def wait_enabled(page, selector: str, timeout: float = 30000) -> None:
     """Wait until the element is on the page and enabled (it may appear late)."""
     page.wait_for_function(

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ADMIN_TOKEN
 from searchduel.store import Store
-from test_browser import ARTIFACTS, ask_and_finish, open_page, ready, wait_enabled
+from test_browser import ARTIFACTS, ask_and_finish, open_fold, open_page, ready, wait_enabled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 VOTES = ("#vote-left", "#vote-right", "#vote-tie", "#vote-bad")
@@ -245,7 +245,7 @@ def test_results_exports_download_without_session_hashes(blind_run):
     """The operator's exports (the app runs with --admin-token): the token unlocks them."""
     page, cid, _before, _during = blind_run
     page.get_by_role("tab", name="Results").click()
-    page.click("#operator")
+    open_fold(page, "#operator", "#admin-token input")
     page.fill("#admin-token input", ADMIN_TOKEN)
     for fmt in ("jsonl", "csv"):
         page.click(f"#export-{fmt}")
