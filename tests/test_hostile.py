@@ -328,3 +328,42 @@ def test_12_a_prompt_of_invisible_characters_is_refused_as_empty(hostile):
         assert out["output"][0] is None or "Running" not in json.dumps(out["output"])
     finally:
         wire.close()
+
+
+# --- 2 (load). five batches from one client, one question from another -------------------
+
+
+def test_2_five_batches_from_one_client_never_hold_up_another_visitors_question(hostile, tmp_path):
+    """Client A starts five batches of 20 questions at once; client B asks one question. A
+    gets one batch (the rest refused at once, never queued), B is never told the queue is
+    full, and B's comparison ends while A's batch is still running: it waited for at most
+    the comparison in progress, never for the batch."""
+    from gradio_client import Client, handle_file
+
+    url = hostile[0]
+    log = REPO / "tests" / ".hostile_app.log"
+    path = tmp_path / "many.txt"
+    path.write_text("".join(f"What is there to do in Skagway, day {i}?\n" for i in range(20)))
+    a = Client(url, verbose=False, headers=client(20))
+    b = Client(url, verbose=False, headers=client(21))
+    jobs = [a.submit(handle_file(str(path)), api_name="/batch") for _ in range(5)]
+    start = len(log.read_bytes())
+    answer = b.predict("Plan a day in Juneau", 64, 0.0, 3, "local", api_name="/compare")
+    assert answer and "Juneau" not in str(answer[0])[:0]  # an answer came back
+    lines = log.read_bytes()[start:].decode("utf-8", "replace").splitlines()
+    done = [json.loads(x[x.index("{") :]) for x in lines if '"event": "comparison"' in x]
+    batch_done = sum(
+        1 for d in done if d.get("prompt_chars") == len("What is there to do in Skagway, day 0?")
+    )
+    assert batch_done < 20, "B's question did not wait for the batch to end"
+    outcomes = []
+    for job in jobs:
+        try:
+            job.result(timeout=120)
+            outcomes.append("ran")
+        except Exception as exc:  # refused: by the batch rule, or at the queue's door
+            outcomes.append(str(exc))
+    assert outcomes.count("ran") == 1, outcomes
+    others = [o for o in outcomes if o != "ran"]
+    assert all("already running" in o or "400" in o for o in others), others
+    assert not any("503" in o or "full" in o.lower() for o in others), others
