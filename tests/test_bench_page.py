@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
@@ -59,8 +60,6 @@ def test_without_chromium_the_suite_says_so_and_skips(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.browser
 def test_a_small_run_times_the_page_and_stop_in_chromium(tiny_model_dir, monkeypatch):
-    from pathlib import Path
-
     from test_browser import CHROMIUM
 
     if not Path(CHROMIUM).exists():

@@ -17,8 +17,10 @@ Decisions, in one place:
 - The engine's total is the app's own log line, so the page is held to what the server
   says; a comparison the server never logged fails the run instead of guessing.
 - One comparison before timing warms the app (the first search, the first generate).
-- Gradio's status trackers (a timer that ticks while an event is pending) are not the page
-  changing, so mutations inside them are ignored.
+- Gradio's status trackers (a timer that ticks while an event is pending) and its
+  screen-reader-only announcements are not the page changing: mutations in them are ignored.
+- Stop is pressed only once this run's own answer streams (its first update empties the stats
+  lines): the answer before it is still on screen when Ask is clicked.
 - `--page-busy` also runs everything with two busy-loop processes, one per core of the
   2-core machine the README numbers come from.
 - No Playwright or no Chromium: one row that says so, never an error; the rest of
@@ -60,7 +62,8 @@ WATCH_JS = """() => {
     const text = (sel) => (document.querySelector(sel) || {}).textContent || '';
     const tracked = (node) => {
         const el = node.nodeType === 1 ? node : node.parentElement;
-        return !!(el && el.closest('[data-testid="status-tracker"], .progress-text, .eta-bar'));
+        return !!(el && el.closest(
+            '[data-testid="status-tracker"], .progress-text, .eta-bar, .sr-only'));
     };
     const finished = () => {
         const ask = document.querySelector('#ask');
@@ -90,6 +93,11 @@ CLICK_STOP_JS = """() => { window.__bench.stopAt = performance.now();
 ANSWER_CHARS_JS = """() => ['#answer-plain', '#answer-search'].map((s) => {
     const el = document.querySelector(s + ' .prose');
     return el ? el.innerText.trim().length : 0; })"""
+# This run's answer is streaming (its first update emptied the stats lines) and has n characters,
+# or the run has ended.
+STREAMING_JS = """() => { const W = window.__bench, q = (s) => document.querySelector(s) || {};
+    return W.done > 0 || (W.running > 0 && !(q('#stats-plain').textContent || '').includes('total')
+                          && (q('#answer-plain .prose').textContent || '').length > %d); }"""
 READY_JS = """() => { const b = document.querySelector('#ask');
                       return !!b && !b.disabled && b.textContent.trim() === 'Ask'; }"""
 
@@ -188,11 +196,7 @@ def timed_stop(page: Any) -> Stopped:
     """From the click on Stop until the columns stopped changing and Ask is back."""
     page.evaluate(WATCH_JS)
     page.evaluate(CLICK_ASK_JS)
-    page.wait_for_function(
-        f"() => window.__bench.done > 0 || (document.querySelector('#answer-plain .prose')"
-        f" || {{}}).textContent?.length > {STOP_AFTER_CHARS}",
-        timeout=FINISH_TIMEOUT_S * 1000,
-    )
+    page.wait_for_function(STREAMING_JS % STOP_AFTER_CHARS, timeout=FINISH_TIMEOUT_S * 1000)
     if page.evaluate("() => window.__bench.done > 0"):
         return Stopped(None)
     page.evaluate(CLICK_STOP_JS)
