@@ -99,6 +99,12 @@ LOAD_POLL_S = 0.5
 # this often: a wake-up of the reading threads per token cost a fast model ~12% of its
 # throughput (bench engine), and no reader sees 30 ms.
 STREAM_FLUSH_S = 0.03
+# A running comparison's tokens reach the page at most this often (render.live.Pacer; stage
+# words, errors, a column's end and the judge's marks go at once): each update re-renders both
+# answers whole in the browser, and at one update per batch of tokens (~60 a second) the page
+# fell seconds behind the model on a busy 2-core machine (bench page); ten a second reads as
+# live text.
+PAGE_FLUSH_S = 0.1
 
 # --- The store and the vote statistics -----------------------------------------------------
 # Hugging Face Spaces mounts persistent storage at /data; elsewhere ./data (cwd) is used.
