@@ -65,11 +65,12 @@ def test_a_small_run_times_the_page_and_stop_in_chromium(tiny_model_dir, monkeyp
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed (apt-get install -y chromium)")
     monkeypatch.setenv("SEARCHDUEL_DENSE", "false")  # the launched app reads the environment
-    args = argparse.Namespace(page_runs=1, page_lengths="256", page_busy=False, page_no_stop=False)
+    args = argparse.Namespace(page_runs=1, page_lengths="384", page_busy=False, page_no_stop=False)
     settings = Settings(model=str(tiny_model_dir), search="local", corpus=str(DEFAULT_CORPUS))
     ratio, stop = bench_page.run(args, settings)
-    assert ratio.name == "page / engine, 256 max new tokens" and ratio.target == "<= 1.20"
+    assert ratio.name == "page / engine, 384 max new tokens" and ratio.target == "<= 1.20"
     assert ratio.value > 0 and ratio.baseline and ratio.baseline > 0
-    assert "+" in ratio.note and "tokens" in ratio.note and "chars" in ratio.note
+    assert "384+384 tokens" in ratio.note and "chars" in ratio.note
+    assert "answer updates" in ratio.note and "browser busy" in ratio.note
     assert stop.name.startswith("Stop until the page is still")
     assert stop.value > 0 or "not timed" in stop.note
