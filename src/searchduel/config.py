@@ -100,10 +100,11 @@ LOAD_POLL_S = 0.5
 # throughput (bench engine), and no reader sees 30 ms.
 STREAM_FLUSH_S = 0.03
 # A running comparison's tokens reach the page at most this often (render.live.Pacer; stage
-# words, errors, a column's end and the judge's marks go at once): each update re-renders both
-# answers whole in the browser, and at one update per batch of tokens (~60 a second) the page
-# fell seconds behind the model on a busy 2-core machine (bench page); ten a second reads as
-# live text.
+# words, errors, a column's end and the judge's marks go at once). Each update costs the
+# browser a whole re-render of both answers: with one per batch of tokens, bench page (1,024
+# tokens, 2 busy loops, 2-core CPU) saw 430-470 answer updates keep Chromium's main thread
+# busy 11-12 s in a 10-18 s comparison, and Stop take up to 1.7 s to settle; at 0.1 s, 40-70
+# updates, 1.4-3 s and 0.2 s. Ten updates a second still reads as live text.
 PAGE_FLUSH_S = 0.1
 
 # --- The store and the vote statistics -----------------------------------------------------

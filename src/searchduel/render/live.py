@@ -17,6 +17,10 @@ Decisions, in one place:
   browser fall behind the model. Anything but a token (a stage word, sources, an error, a
   column's end, the judge's marks) goes at once, with the tokens held before it; tokens held
   in the last interval go with the next event (the stream always ends with a column's end).
+- Outputs that did not change since the last update go out as they were, not as gr.skip():
+  Gradio streams an unchanged value as an empty diff, while a skip builds a component on the
+  server and makes that output's next value go whole (Gradio 6.31, blocks.postprocess_data
+  and handle_streaming_diffs); bench page saw no browser time saved by skips.
 """
 
 from __future__ import annotations
