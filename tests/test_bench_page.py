@@ -50,6 +50,16 @@ def test_rows_report_the_median_ratio_with_the_answer_length_and_stop():
     assert len(bench_page.rows(timings, 32, target="", load="", stopped=None)) == 1
 
 
+def test_lengths_are_whole_numbers_or_a_clear_error():
+    from searchduel.errors import ConfigError
+
+    assert bench_page.parse_lengths("") == [384, 1024]
+    assert bench_page.parse_lengths("64, 512") == [64, 512]
+    for bad in ("long", "384,x", "0", ","):
+        with pytest.raises(ConfigError, match="--page-lengths"):
+            bench_page.parse_lengths(bad)
+
+
 def test_without_chromium_the_suite_says_so_and_skips(monkeypatch):
     monkeypatch.setattr(bench_page, "chromium", lambda: "/nonexistent/chromium")
     (row,) = bench_page.run(argparse.Namespace(), Settings())
