@@ -150,3 +150,26 @@ def test_page_derived_fields_on_the_page_are_inert():
     shown = trace_markdown(trace, {"search on": f"GenerationError: \n\n{hostile}"})
     _no_image_or_tag(shown)
     assert "&#91;x&#93;" in shown, "the notice's brackets are shown, not read"
+
+
+def test_the_pacer_sends_tokens_at_most_once_an_interval_and_anything_else_at_once():
+    from searchduel.render.live import Pacer
+    from searchduel.types import Event
+
+    now = [0.0]
+    pacer = Pacer(0.1, clock=lambda: now[0])
+    token = Event("plain", "token", "word ")
+
+    def at(t: float, event: Event = token) -> bool:
+        now[0] = t
+        return pacer.due(event)
+
+    assert at(0.0) and not pacer.held, "the first token goes at once"
+    assert not at(0.03) and not at(0.06) and pacer.held, "tokens within the interval wait"
+    assert at(0.1) and not pacer.held, "a token an interval after the last update goes"
+    assert not at(0.15)
+    for kind in ("status", "prompt", "sources", "trace", "done", "error", "grounding"):
+        assert at(0.16, Event("search", kind, "", {})), kind
+        assert not pacer.held, "what was held went with it"
+    assert not at(0.2), "the interval counts from the last update, whatever its event"
+    assert at(0.26)

@@ -135,6 +135,13 @@ LOAD_POLL_S = 0.5
 # this often: a wake-up of the reading threads per token cost a fast model ~12% of its
 # throughput (bench engine), and no reader sees 30 ms.
 STREAM_FLUSH_S = 0.03
+# A running comparison's tokens reach the page at most this often (render.live.Pacer; stage
+# words, errors, a column's end and the judge's marks go at once). Each update costs the
+# browser a whole re-render of both answers: with one per batch of tokens, bench page (1,024
+# tokens, 2 busy loops, 2-core CPU) saw 430-470 answer updates keep Chromium's main thread
+# busy 11-12 s in a 10-18 s comparison, and Stop take up to 1.7 s to settle; at 0.1 s, 40-70
+# updates, 1.4-3 s and 0.2 s. Ten updates a second still reads as live text.
+PAGE_FLUSH_S = 0.1
 
 # --- The store and the vote statistics -----------------------------------------------------
 # Hugging Face Spaces mounts persistent storage at /data; elsewhere ./data (cwd) is used.

@@ -21,6 +21,7 @@ SUITES: dict[str, str] = {
     "store": "searchduel.bench.store",
     "load": "searchduel.bench.load",
     "grounding": "searchduel.bench.grounding",
+    "page": "searchduel.bench.page",
 }
 
 

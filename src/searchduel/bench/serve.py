@@ -80,9 +80,17 @@ def free_port() -> int:
 class LaunchedApp:
     """`python app.py ...` in a subprocess, ready when its page answers; always terminated."""
 
-    def __init__(self, settings: Settings, queue_size: int, *, port: int = 0):
+    def __init__(
+        self,
+        settings: Settings,
+        queue_size: int,
+        *,
+        port: int = 0,
+        env: dict[str, str] | None = None,
+    ):
         self.settings = settings
         self.queue_size = queue_size
+        self.env = dict(env or {})  # on top of this process's environment
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.proc: subprocess.Popen | None = None
@@ -116,10 +124,14 @@ class LaunchedApp:
         ]
 
     def log_tail(self, chars: int = 2000) -> str:
+        return self.log_text()[-chars:]
+
+    def log_text(self) -> str:
+        """Everything the app has written to stdout and stderr so far."""
         if self._log is None:
             return ""
         self._log.flush()
-        return Path(self._log.name).read_text("utf-8", "replace")[-chars:]
+        return Path(self._log.name).read_text("utf-8", "replace")
 
     def __enter__(self) -> LaunchedApp:
         import httpx
@@ -131,6 +143,7 @@ class LaunchedApp:
             "GRADIO_ANALYTICS_ENABLED": "False",
             "PYTHONUNBUFFERED": "1",
             "SEARCHDUEL_RATE_LIMIT": "0",
+            **self.env,
         }
         self._log = tempfile.NamedTemporaryFile(  # closed in close()
             "w+", prefix="searchduel-serve-", suffix=".log", delete=False

@@ -4,6 +4,7 @@
                             └─► sources, trace
     LiveView.outputs()          the nine column outputs, in OUTPUTS order
     blind_outputs(view, left)   the same nine, answers only, placed as shown
+    Pacer.due(event)            whether this event's update goes to the page now
 
 Decisions, in one place:
 
@@ -11,10 +12,22 @@ Decisions, in one place:
   judge's grounding after both answers) re-renders its column in place.
 - Blind outputs carry the answers only: no [n] markers, stage words, stats, sources, trace or
   prompts, since any of them tells the sides apart.
+- A running comparison's tokens reach the page at most once per config.PAGE_FLUSH_S (Pacer):
+  each update re-renders both answers whole in the browser, so an update per token made a busy
+  browser fall behind the model. Anything but a token (a stage word, sources, an error, a
+  column's end, the judge's marks) goes at once, with the tokens held before it; tokens held
+  in the last interval go with the next event (the stream always ends with a column's end).
+- Outputs that did not change since the last update go out as they were, not as gr.skip():
+  Gradio streams an unchanged value as an empty diff, while a skip builds a component on the
+  server and makes that output's next value go whole (Gradio 6.31, blocks.postprocess_data
+  and handle_streaming_diffs); bench page saw no browser time saved by skips.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,3 +180,23 @@ def blind_outputs(view: LiveView, left: str) -> tuple[str, ...]:
     """The nine column outputs in blind mode: answers only, placed as shown, no citations."""
     cols = {"plain": view.plain, "search": view.search}
     return (_blind_column(cols[left]), "", "", _blind_column(cols[other(left)]), "", "", "", "", "")
+
+
+class Pacer:
+    """Which of a streaming comparison's updates go to the page: every event but a token, and
+    a token when the last update went out `interval` or more ago; `held` says whether an
+    update has been held back since the last one that went out."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.sent = -math.inf
+        self.held = False
+
+    def due(self, event: Event) -> bool:
+        now = self.clock()
+        if event.kind != "token" or now - self.sent >= self.interval:
+            self.sent, self.held = now, False
+            return True
+        self.held = True
+        return False

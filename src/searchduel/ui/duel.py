@@ -42,12 +42,12 @@ from typing import Any
 
 import gradio as gr
 
-from ..config import ASSETS_DIR, COMPARE_CONCURRENCY, Settings
+from ..config import ASSETS_DIR, COMPARE_CONCURRENCY, PAGE_FLUSH_S, Settings
 from ..errors import InvalidInput, RateLimited, StoreError
 from ..inputs import check_request
 from ..limits import RateLimiter, proxy_hops, request_address
 from ..loader import BackendLoader
-from ..render.live import OUTPUTS, LiveView, blind_outputs
+from ..render.live import OUTPUTS, LiveView, Pacer, blind_outputs
 from ..store import COLUMNS, Store, comparison_from_events
 from ..types import Event, RunOptions
 from .history import history_choices, remember
@@ -487,12 +487,16 @@ class Duel:
         view = LiveView(corpus_root=self.corpus_root)
         events: list[Event] = []
         question = prompt.strip()
+        pacer = Pacer(PAGE_FLUSH_S)  # tokens at most once an interval; the rest at once
         try:
             for event in engine.run(question, options, stop=run.stop):
                 events.append(event)
                 view.apply(event)
                 if event.kind == "error" and event.data.get("type") == "BackendBusy":
                     gr.Warning(event.text)
+                if pacer.due(event):
+                    yield blind_outputs(view, left) if is_blind else view.outputs()
+            if pacer.held:
                 yield blind_outputs(view, left) if is_blind else view.outputs()
             ran = options.apply(engine.settings)
             run.comparison_id = self._store_run(question, events, view, ran)
