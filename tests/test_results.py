@@ -73,6 +73,16 @@ def test_results_text(capsys, data_dir):
     assert "10 votes" in out and "71.4%" in out and "sign test" in out
 
 
+def test_results_say_how_many_votes_were_refused_and_why(capsys, data_dir):
+    with Store(data_dir / "searchduel.sqlite3") as store:
+        for reason in ("rate_limited", "rate_limited", "duplicate"):
+            store.count_refusal(reason)
+    code, out, _ = run_cli(capsys, "results", "--data-dir", str(data_dir))
+    assert code == 0 and "3 votes refused" in out and "over the address's vote limit 2" in out
+    code, out, _ = run_cli(capsys, "results", "--json", "--data-dir", str(data_dir))
+    assert json.loads(out)["refused"] == {"rate_limited": 2, "duplicate": 1}
+
+
 def test_results_same_store_through_the_variable(capsys, data_dir, monkeypatch):
     monkeypatch.setenv("SEARCHDUEL_DATA_DIR", str(data_dir))
     code, out, _ = run_cli(capsys, "results", "--json")

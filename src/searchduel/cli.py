@@ -414,15 +414,18 @@ def _read_store(settings: Settings) -> Any:
 
 
 def cmd_results(args: argparse.Namespace, settings: Settings) -> int:
-    from .render.results import results_view
+    from .render.results import refusals_markdown, results_view
     from .render.words import plural
 
     with _read_store(settings) as store:
         view = results_view(store, blind_only=args.blind_only, charts=False)
+        refused = store.refusals()
     if args.json:
-        _print_json({"store": str(settings.store_path), **view.summary})
+        _print_json({"store": str(settings.store_path), **view.summary, "refused": refused})
     else:
         print(view.markdown)
+        if refused:
+            print(refusals_markdown(refused))
         for title, key in (("model", "by_model"), ("provider", "by_provider")):
             for g in view.summary[key]:
                 share = g["search_win_share"]
