@@ -49,8 +49,8 @@ MADE_UP = (
     "Most guides agree that the best month to visit is October, when prices halve.",
 )
 FROM_MEMORY = (
-    "This column has no sources, so it can only guess about {topic}.",
-    "A common guess is that {topic} is best in summer, when most visitors come.",
+    "Without sources this column can only guess, so here is a guess about {topic}.",
+    "Most people who ask about {topic} find the summer months the easiest time for it.",
 )
 
 
@@ -123,5 +123,10 @@ def write(prompt: str) -> str:
 
 
 def _topic(question: str) -> str:
+    """The question's capitalised names ("Skagway, Alaska"), else its first content words."""
+    names = re.findall(r"\b[A-Z][\w'’-]*(?:,? (?:[A-Z][\w'’-]*|\d+\b))*", question)
+    names = [n for n in names if n.split()[0].lower() not in _STOP]
+    if names:
+        return max(names, key=len)
     words = [w for w in re.findall(r"[A-Za-z0-9'’-]+", question) if w.lower() not in _STOP]
-    return " ".join(words[:5]) or "this question"
+    return " ".join(words[:4]) or "this question"
