@@ -40,23 +40,22 @@ from __future__ import annotations
 import codecs
 import queue
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import COMPARE_CONCURRENCY, KNOWN_GGUF, STREAM_FLUSH_S, Settings
-from ..errors import GenerationError, HubUnreachable, ModelLoadError, PromptTooLong
+from ..config import COMPARE_CONCURRENCY, KNOWN_GGUF, Settings
+from ..errors import HubUnreachable, ModelLoadError, PromptTooLong
 from ..machine import require_memory, usable_cpus
-from .base import Message, Piece
+from .base import Message
 from .gate import Gate
 from .gguf_model import PREFILL_CHUNK, GGUFModel, GGUFTokenizer
 from .hub import Progress, fetch_file
+from .stream import END, hand_out
 from .tokens import ChatTokenCounter, CountsThroughCounter
 
 CPU_STREAMS = 2  # streams generating at once; more only share the same cores
 CONTEXT_ROUND = 256  # contexts are sized up to a multiple of this (llama.cpp pads to it)
-_END = object()
 
 
 @dataclass(frozen=True)
@@ -311,7 +310,7 @@ def _generate(
         backend._generating(-1)
         if ctx is not None:
             ctx.close()
-        out.put(_END)
+        out.put(END)
 
 
 class _TextDecoder:
@@ -347,44 +346,10 @@ def _stream(
     thread = threading.Thread(target=_generate, args=args, name="llamacpp-generate", daemon=True)
     thread.start()
     decoder = _TextDecoder(backend.model)
-    last_yield = -STREAM_FLUSH_S
-    pending = 0  # generated tokens not yet counted in a yielded Piece
     try:
-        while True:
-            try:
-                item = out.get(timeout=0.05)
-            except queue.Empty:
-                if stop is not None and stop.is_set():
-                    halt.set()
-                continue
-            # batch what arrives within STREAM_FLUSH_S of the last hand-out (the first piece
-            # goes out at once): one wake-up of the readers per batch, not per token
-            wait = last_yield + STREAM_FLUSH_S - time.perf_counter()
-            if wait > 0 and not (stop is not None and stop.is_set()):
-                time.sleep(wait)
-            items = [item]
-            while items[-1] is not _END and not isinstance(items[-1], BaseException):
-                try:
-                    items.append(out.get_nowait())
-                except queue.Empty:
-                    break
-            tokens = [t for t in items if isinstance(t, int)]
-            pending += len(tokens)
-            end = items[-1] is _END
-            text = decoder.feed(tokens, final=end)
-            if text or (end and pending):
-                yield Piece(text, tokens=pending)  # "" when the last tokens give no text
-                pending = 0
-                last_yield = time.perf_counter()
-            if isinstance(items[-1], BaseException):
-                error = items[-1]
-                if isinstance(error, GenerationError):
-                    raise error
-                raise GenerationError(f"generation failed: {error}") from error
-            if end:
-                break
-            if stop is not None and stop.is_set():
-                halt.set()
+        yield from hand_out(
+            out, lambda ids, final: decoder.feed(ids, final=final), stop=stop, halt=halt
+        )
     finally:
         halt.set()
         thread.join(timeout=30)

@@ -13,23 +13,22 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import COMPARE_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, STREAM_FLUSH_S, Settings
-from ..errors import GenerationError, HubUnreachable, ModelLoadError, PromptTooLong
-from .base import Message, Piece
+from ..config import COMPARE_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, Settings
+from ..errors import HubUnreachable, ModelLoadError, PromptTooLong
+from .base import Message
 from .gate import Gate
 from .hub import Progress, fetch_snapshot
+from .stream import END, hand_out
 from .tokens import ChatTokenCounter, CountsThroughCounter, load_tokenizer
 
 # Streams that may generate at once on one model. On a CPU more only share the same cores;
 # on a GPU concurrent decode steps overlap well, so allow more there.
 CPU_STREAMS = 2
 GPU_STREAMS = 8
-_END = object()
 
 
 def pick_quantization(requested: str, cuda: bool) -> str:
@@ -346,45 +345,19 @@ def _stream(
         except BaseException as exc:  # forwarded to the reader, never lost in the thread
             out.put(exc)
         finally:
-            out.put(_END)
+            out.put(END)
             finished.set()
 
     thread = threading.Thread(target=work, name="generate", daemon=True)
     thread.start()
-    last_yield = -STREAM_FLUSH_S
-    pending = 0  # generated ids not yet counted in a yielded Piece
     try:
-        while True:
-            try:
-                item = out.get(timeout=0.05)
-            except queue.Empty:
-                if stop is not None and stop.is_set():
-                    halt.set()
-                continue
-            # batch what arrives within STREAM_FLUSH_S of the last hand-out (the first piece
-            # goes out at once): one wake-up of the readers per batch, not per token
-            wait = last_yield + STREAM_FLUSH_S - time.perf_counter()
-            if wait > 0 and not (stop is not None and stop.is_set()):
-                finished.wait(wait)
-            items = [item]
-            while items[-1] is not _END and not isinstance(items[-1], BaseException):
-                try:
-                    items.append(out.get_nowait())
-                except queue.Empty:
-                    break
-            ids = [i for step in items if isinstance(step, list) for i in step]
-            pending += len(ids)
-            text = decoder.feed(ids, final=items[-1] is _END)
-            if text or (items[-1] is _END and pending):
-                yield Piece(text, tokens=pending)  # "" when the last ids decode to nothing
-                pending = 0
-                last_yield = time.perf_counter()
-            if isinstance(items[-1], BaseException):
-                raise GenerationError(f"generation failed: {items[-1]}") from items[-1]
-            if items[-1] is _END:
-                break
-            if stop is not None and stop.is_set():
-                halt.set()
+        yield from hand_out(
+            out,
+            lambda ids, final: decoder.feed(ids, final=final),
+            stop=stop,
+            halt=halt,
+            finished=finished,
+        )
     finally:
         halt.set()
         thread.join(timeout=30)
