@@ -192,26 +192,10 @@ class Columns:
     left: SearchParts
     right: SearchParts
 
-    # the live view streams into the right column's parts (render.live.OUTPUTS names)
-    @property
-    def notice(self) -> gr.Markdown:
-        return self.right.notice
-
-    @property
-    def sources(self) -> gr.Markdown:
-        return self.right.sources
-
-    @property
-    def trace(self) -> gr.Markdown:
-        return self.right.trace
-
-    @property
-    def trace_fold(self) -> gr.Accordion:
-        return self.right.trace_fold
-
     def live(self) -> list[gr.Markdown]:
-        """The outputs a running comparison streams into, in render.live.OUTPUTS order."""
-        return [getattr(self, name) for name in OUTPUTS]
+        """The outputs a running comparison streams into, in render.live.OUTPUTS order: the
+        search parts are the right column's (a live comparison keeps search on the right)."""
+        return [getattr(self.right if hasattr(self.right, n) else self, n) for n in OUTPUTS]
 
     def search_parts(self, side: str) -> list[Any]:
         return (self.left if side == "left" else self.right).all()
