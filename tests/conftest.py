@@ -225,8 +225,31 @@ def browser():
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        _patient(browser)
         yield browser
         browser.close()
+
+
+# The longest any browser test waits for a state (Playwright's default is 30 s): a cap, never a
+# pause. With both cores busy, loading the page's scripts alone was seen to take over 30 s.
+BROWSER_WAIT_MS = 120_000
+
+
+def _patient(browser) -> None:
+    """Every context and page this browser makes waits up to BROWSER_WAIT_MS for a state."""
+    new_context, new_page = browser.new_context, browser.new_page
+
+    def context(*args, **kwargs):
+        made = new_context(*args, **kwargs)
+        made.set_default_timeout(BROWSER_WAIT_MS)
+        return made
+
+    def page(*args, **kwargs):
+        made = new_page(*args, **kwargs)
+        made.set_default_timeout(BROWSER_WAIT_MS)
+        return made
+
+    browser.new_context, browser.new_page = context, page
 
 
 @pytest.fixture(scope="module")

@@ -80,7 +80,7 @@ def test_the_progress_shows_once_and_the_charts_keep_their_titles(browser, batch
         upload(page, path)
         watch_progress(page)
         page.click("#batch-run")
-        page.wait_for_selector("#batch-report h1", timeout=60000)
+        page.wait_for_selector("#batch-report h1")
         shown = page.evaluate("() => [...window.__progress]")
         assert shown == ["batch-report"], f"the progress showed in {shown}"
         charts = page.locator(".batch-chart")
@@ -97,7 +97,7 @@ def test_the_progress_shows_once_and_the_charts_keep_their_titles(browser, batch
     try:
         upload(narrow, path)
         narrow.click("#batch-run")
-        narrow.wait_for_selector("#batch-report h1", timeout=60000)
+        narrow.wait_for_selector("#batch-report h1")
         narrow.locator(".batch-chart").first.wait_for(state="visible")
         box = narrow.locator(".batch-chart").first.bounding_box()
         assert box and box["width"] <= 420, "the charts fit a phone's width"
@@ -118,7 +118,6 @@ def test_closing_the_tab_stops_its_batch_within_2_s(browser, batch_app, tmp_path
         page.click("#batch-run")
         page.wait_for_function(
             "() => document.querySelector('#batch-report').innerText.includes('question 1 of 3')",
-            timeout=60000,
         )
         page.context.close()
         closed = time.monotonic()
@@ -147,7 +146,6 @@ def results(page) -> str:
     page.wait_for_function(
         "() => !document.querySelector('#results-summary').innerText.includes('Open this tab')"
         " && document.querySelector('#results-summary').innerText.includes('vote')",
-        timeout=30000,
     )
     return page.inner_text("#results-summary")
 

@@ -106,7 +106,7 @@ def test_hostile_markup_is_text_in_answers_permalinks_and_the_batch_report(
         page.fill("#prompt textarea", "Plan a one-day trip to Skagway, Alaska")
         page.click("#ask")
         for column in ("plain", "search"):  # the judge's verdict ends the comparison
-            page.wait_for_selector(f"#answer-{column} .grounding", timeout=60000)
+            page.wait_for_selector(f"#answer-{column} .grounding")
         ready(page)
         for column in ("plain", "search"):
             text = check(page, f"#answer-{column}", recorder.port)
@@ -116,14 +116,12 @@ def test_hostile_markup_is_text_in_answers_permalinks_and_the_batch_report(
         assert page.locator("#answer-search a", has_text="[1]").count() == 1
         page.screenshot(path=str(ARTIFACTS / "hostile-answers.png"), full_page=True)
 
-        page.wait_for_function(
-            "() => document.querySelector('#comparison-id textarea').value", timeout=30000
-        )
+        page.wait_for_function("() => document.querySelector('#comparison-id textarea').value")
         cid = page.input_value("#comparison-id textarea")
         stored = open_page(browser, f"{url}?c={cid}", width=420)
         try:
             stored.evaluate(WATCH, FORBIDDEN)
-            stored.wait_for_selector("#answer-search :text('code-span')", timeout=30000)
+            stored.wait_for_selector("#answer-search :text('code-span')")
             stored.wait_for_selector("#answer-plain :text('code-span')")
             for column in ("plain", "search"):
                 text = check(stored, f"#answer-{column}", recorder.port)

@@ -88,7 +88,7 @@ def test_a_refused_ask_leaves_the_comparison_on_screen_as_it_was(browser, judge_
         for prompt, notice in (("   ", "Type a question first"), ("x" * 30_000, "the limit is")):
             page.fill("#prompt textarea", prompt)
             page.click("#ask")
-            page.wait_for_selector(f"text={notice}", timeout=15000)
+            page.wait_for_selector(f"text={notice}")
             ready(page)
             assert vote_state(page) == before, f"{notice}: the vote line and buttons stay"
             assert marks(page) == shown
@@ -113,7 +113,7 @@ def test_copy_says_it_copied(page_1280):
     ask_and_finish(page)
     page.click("#copy-plain")
     page.wait_for_selector("#copy-plain:has-text('Copied')")
-    page.wait_for_selector("#copy-plain:has-text('Copy')", timeout=10000)
+    page.wait_for_selector("#copy-plain:has-text('Copy')")
     page.wait_for_selector("#copy-markdown", state="visible")
     page.click("#copy-markdown")
     page.wait_for_selector("#copy-markdown:has-text('Copied')")
@@ -189,7 +189,7 @@ def test_a_missing_model_is_explained_on_the_page_and_an_example_only_says_so(
         assert "tiny-model" in page.inner_text("#load-status"), "with the fix"
         assert page.locator("#ask").is_disabled()
         page.locator("button", has_text="Plan a one-day trip to Skagway, Alaska").first.click()
-        page.wait_for_selector("text=There is no folder models/tinyy", timeout=15000)
+        page.wait_for_selector("text=There is no folder models/tinyy")
         page.wait_for_timeout(1000)  # settle: an error badge would have appeared by now
         columns = page.inner_text("#duel")
         assert "Error" not in columns and page.locator("#duel .error").count() == 0

@@ -31,7 +31,6 @@ def results_summary(page) -> str:
     page.get_by_role("tab", name="Results").click()
     page.wait_for_function(
         "() => !document.querySelector('#results-summary').innerText.includes('Open this tab')",
-        timeout=30000,
     )
     return page.inner_text("#results-summary")
 
@@ -42,7 +41,6 @@ def refreshed_summary(page, before: str) -> str:
     page.wait_for_function(
         "(b) => document.querySelector('#results-summary').innerText !== b",
         arg=before,
-        timeout=30000,
     )
     return page.inner_text("#results-summary")
 
@@ -130,15 +128,12 @@ def test_blind_mode_shows_a_and_b_without_sources_until_the_vote(blind_run, app_
     other.wait_for_function(
         "() => { const n = document.querySelector('#record-note');"
         " return n && n.innerText.includes('stored comparison'); }",
-        timeout=30000,
     )
     wait_enabled(other, "#vote-tie")
 
     page.fill("#vote-reason textarea, #vote-reason input", "clearer  and\nshorter")
     page.click("#vote-right")
-    page.wait_for_function(
-        "() => document.querySelector('#title-left').innerText.includes('·')", timeout=30000
-    )
+    page.wait_for_function("() => document.querySelector('#title-left').innerText.includes('·')")
     left = page.inner_text("#title-left")
     right = page.inner_text("#title-right")
     assert {left.split("·")[1].strip(), right.split("·")[1].strip()} == {"Search off", "Search on"}
@@ -165,7 +160,7 @@ def test_blind_mode_shows_a_and_b_without_sources_until_the_vote(blind_run, app_
 
     # the other page still offers the buttons: the second vote is refused
     other.click("#vote-tie")
-    other.wait_for_selector("text=already voted", timeout=30000)
+    other.wait_for_selector("text=already voted")
     assert all(votes_disabled(other))
     with Store(app_data_dir / "searchduel.sqlite3", create=False) as store:
         assert len(store.votes(cid)) == 1
@@ -190,7 +185,6 @@ def test_share_copies_a_permalink_that_round_trips(blind_run, app_data_dir):
         view.wait_for_function(
             "() => { const n = document.querySelector('#record-note');"
             " return n && n.innerText.includes('stored comparison'); }",
-            timeout=30000,
         )
         assert view.input_value("#prompt textarea") == record.prompt
         assert view.inner_text("#title-left").strip() == "Search off"
@@ -218,11 +212,10 @@ def test_history_lists_the_comparison_and_shows_it_again(blind_run):
     page.wait_for_selector("#prompt textarea")
     page.locator("#history-panel .toggle-button").click()
     item = page.locator("#history label", has_text=PROMPT[:40]).first
-    item.wait_for(state="visible", timeout=30000)
+    item.wait_for(state="visible")
     item.click()
     page.wait_for_function(
         "() => document.querySelector('#record-note').innerText.includes('comparison of yours')",
-        timeout=30000,
     )
     assert page.input_value("#comparison-id textarea") == cid
 
@@ -233,7 +226,6 @@ def test_an_unknown_link_gets_a_friendly_message_and_the_page_works(browser, app
         try:
             page.wait_for_function(
                 "() => document.querySelector('#record-note').innerText.includes('does not open')",
-                timeout=30000,
             )
             ready(page)
             assert "Traceback" not in page.inner_text("body")
@@ -250,7 +242,7 @@ def test_results_exports_download_without_session_hashes(blind_run):
     for fmt in ("jsonl", "csv"):
         page.click(f"#export-{fmt}")
         link = page.locator(f"#export-file a[href*='.{fmt}']").first
-        link.wait_for(state="attached", timeout=30000)
+        link.wait_for(state="attached")
         body = page.request.get(urljoin(page.url, link.get_attribute("href"))).text()
         assert cid in body and "session_hash" not in body, fmt
         if fmt == "jsonl":
