@@ -175,7 +175,7 @@ def missing_model_app():
     """app.py started on a model folder that does not exist: it serves and says why."""
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, str(REPO / "app.py"), "--model", "models/tinyy", "--search", "local",
+    cmd = [sys.executable, str(REPO / "app.py"), "--model", "./models/tinyy", "--search", "local",
            "--port", str(port)]  # fmt: skip
     yield from _serve(cmd, env, ".missing_app.log", port)
 
@@ -185,11 +185,11 @@ def test_a_missing_model_is_explained_on_the_page_and_an_example_only_says_so(
 ):
     page = open_page(browser, missing_model_app)
     try:
-        page.wait_for_selector("#load-status:has-text('There is no folder models/tinyy')")
+        page.wait_for_selector("#load-status:has-text('There is no folder ./models/tinyy')")
         assert "tiny-model" in page.inner_text("#load-status"), "with the fix"
         assert page.locator("#ask").is_disabled()
         page.locator("button", has_text="Plan a one-day trip to Skagway, Alaska").first.click()
-        page.wait_for_selector("text=There is no folder models/tinyy")
+        page.wait_for_selector("text=There is no folder ./models/tinyy")
         page.wait_for_timeout(1000)  # settle: an error badge would have appeared by now
         columns = page.inner_text("#duel")
         assert "Error" not in columns and page.locator("#duel .error").count() == 0
