@@ -4,8 +4,20 @@ may wait, and "busy, N ahead of you" past that (TransformersBackend, LlamaCppBac
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
+from ..config import COMPARE_CONCURRENCY
 from ..errors import BackendBusy, Cancelled
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+
+def waiting_room(settings: Settings) -> int:
+    """Streams that may wait at a local model's gate: `--queue-size` for visitors on top of
+    two streams for every comparison and batch the app runs at once, so a running comparison
+    is never told "busy" for its second column."""
+    return settings.queue_size + 2 * (COMPARE_CONCURRENCY + settings.batch_concurrency)
 
 
 class Gate:

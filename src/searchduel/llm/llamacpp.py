@@ -44,11 +44,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import COMPARE_CONCURRENCY, KNOWN_GGUF, Settings
+from ..config import KNOWN_GGUF, Settings
 from ..errors import HubUnreachable, ModelLoadError, PromptTooLong
 from ..machine import require_memory, usable_cpus
 from .base import Message
-from .gate import Gate
+from .gate import Gate, waiting_room
 from .gguf_model import PREFILL_CHUNK, GGUFModel, GGUFTokenizer
 from .hub import Progress, fetch_file
 from .stream import END, hand_out
@@ -230,7 +230,7 @@ class LlamaCppBackend(CountsThroughCounter):
             model,
             name=settings.model,
             context_window=settings.context_window,
-            queue_size=settings.queue_size + 2 * (COMPARE_CONCURRENCY + settings.batch_concurrency),
+            queue_size=waiting_room(settings),
             template=template,
         )
 

@@ -17,10 +17,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import COMPARE_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, Settings
+from ..config import DEFAULT_CONTEXT_WINDOW, Settings
 from ..errors import HubUnreachable, ModelLoadError, PromptTooLong
 from .base import Message
-from .gate import Gate
+from .gate import Gate, waiting_room
 from .hub import Progress, fetch_snapshot
 from .stream import END, hand_out
 from .tokens import ChatTokenCounter, CountsThroughCounter, load_tokenizer
@@ -244,7 +244,7 @@ class TransformersBackend(CountsThroughCounter):
             tokenizer,
             name=settings.model,
             context_window=settings.context_window,
-            queue_size=settings.queue_size + 2 * (COMPARE_CONCURRENCY + settings.batch_concurrency),
+            queue_size=waiting_room(settings),
             quantization=quant,
         )
 
