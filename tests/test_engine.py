@@ -12,6 +12,7 @@ from searchduel.config import Settings
 from searchduel.engine import SEARCH_OFF_NOTE, Engine, RunOptions, summarize
 from searchduel.errors import PromptTooLong, SearchBlocked, SearchUnavailable
 from searchduel.rag.prompts import plain_messages
+from searchduel.render.events import search_notice
 from searchduel.search.chain import SearchChain
 from searchduel.types import Event, Hit
 
@@ -253,6 +254,17 @@ def test_search_stages_are_told_with_the_real_provider_and_timed(settings, tiny_
     for key in ("wait", "search", "fetch", "chunk", "bm25", "pack", "first_token", "total"):
         assert key in timings, key
     assert timings["total"] >= timings["first_token"] > 0
+
+
+def test_a_repeated_question_says_its_results_came_from_the_cache(settings, tiny_backend):
+    engine = Engine(settings, tiny_backend)
+    question = "Plan a one-day trip to Skagway, Alaska"
+    first, again = (summarize(question, engine.run(question))["search"] for _ in range(2))
+    assert first["cached"] is False and first["notices"] == []
+    assert again["cached"] is True and again["notices"][-1].startswith("from the cache")
+    assert [s["url"] for s in again["sources"]] == [s["url"] for s in first["sources"]]
+    line = search_notice(again)
+    assert "from the cache" in line and "did not answer" not in line, line
 
 
 def test_an_over_long_prompt_is_blamed_in_both_columns_before_any_search(settings):

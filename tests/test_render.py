@@ -97,6 +97,16 @@ def test_search_off_and_fallbacks_are_notes_not_errors():
     assert "offline corpus" in line and "see the trace" in line and "blocked" not in line
 
 
+def test_an_answer_from_the_cache_is_not_called_a_failure():
+    cached = {"provider": "local", "offline": True, "cached": True}
+    line = search_notice({**cached, "notices": ["from the cache (2 s old)"]})
+    assert "from the cache" in line and "did not answer" not in line
+    fell_back = search_notice(
+        {**cached, "notices": ["DuckDuckGo: blocked", "from the cache (2 s old)"]}
+    )
+    assert "did not answer" in fell_back and "from the cache" in fell_back
+
+
 def test_the_prompt_fold_out_shows_every_message_and_its_tokens():
     data = {
         "messages": [{"role": "user", "content": "Sources ````x```` and question"}],

@@ -78,6 +78,7 @@ class SearchTrace:
     query: str = ""
     provider: str = ""
     offline: bool = False
+    cached: bool = False  # the chain answered from memory; its last notice says how old
     notices: list[str] | None = None
     hits: int = 0
     pages: list[dict[str, Any]] | None = None
@@ -265,6 +266,7 @@ class Engine:
         trace.query = outcome.query
         trace.provider = outcome.provider
         trace.offline = outcome.offline
+        trace.cached = outcome.cached
         trace.notices = list(outcome.notices)
         trace.hits = len(outcome.hits)
         trace.pages = []
@@ -687,6 +689,7 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
             "query": "",
             "provider": "",
             "offline": False,
+            "cached": False,
             "notices": [],
             "sources": [],
             "pages": [],
@@ -728,6 +731,7 @@ def summarize(prompt: str, events: Sequence[Event] | Iterator[Event]) -> dict[st
                 "query",
                 "provider",
                 "offline",
+                "cached",
                 "notices",
                 "pages",
                 "context_tokens",

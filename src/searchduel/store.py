@@ -353,6 +353,7 @@ def comparison_from_summary(
         extra={
             "query": search.get("query", ""),
             "offline": search.get("offline", False),
+            "cached": search.get("cached", False),
             "notices": list(search.get("notices") or []),
             "pages": list(search.get("pages") or []),
             "errors": {"plain": plain.get("error"), "search": search.get("error")},

@@ -128,9 +128,14 @@ def search_notice(trace: dict[str, Any] | None) -> str:
     line = f"via **{provider_label(trace['provider'], trace.get('offline', False))}**"
     if trace.get("snippets_only"):
         # said where it is seen: the sources below are snippets, not pages
-        line += " · ⚠️ **no page could be read**: the answer uses only the results' snippets"
-    elif trace.get("notices"):
+        return line + " · ⚠️ **no page could be read**: the answer uses only the results' snippets"
+    failures = list(trace.get("notices") or [])
+    if trace.get("cached") and failures:
+        failures.pop()  # the chain's own "from the cache (… old)", the last it adds: no failure
+    if failures:
         line += " · some providers did not answer (see the trace)"
+    if trace.get("cached"):
+        line += " · results from the cache"
     return line
 
 

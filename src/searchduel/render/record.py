@@ -58,6 +58,7 @@ def record_trace(record: Mapping[str, Any]) -> dict[str, Any]:
         "query": extra.get("query", ""),
         "provider": record.get("provider", ""),
         "offline": extra.get("offline", False),
+        "cached": extra.get("cached", False),
         "timings": (record.get("timings") or {}).get("stages") or {},
         "notices": extra.get("notices") or [],
         "pages": extra.get("pages") or [],
