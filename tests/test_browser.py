@@ -95,6 +95,18 @@ def wait_enabled(page, selector: str, timeout: float = 120000) -> None:
     )
 
 
+def upload(page, component: str, path: Path) -> None:
+    """Give a File component (`component`: its element's selector) a file and wait until the
+    server holds it: its download link is shown. Not the name alone: while uploading, the
+    name is one text ("two.txt"), once uploaded it is a stem and an extension apart."""
+    page.set_input_files(f"{component} input[type=file]", str(path))
+    page.wait_for_function(
+        "([c, name]) => !!document.querySelector(`${c} a[download]`)"
+        " && document.querySelector(`${c} a[download]`).getAttribute('download') === name",
+        arg=[component, path.name],
+    )
+
+
 def disabled(page, selector: str) -> bool:
     """Whether the element is disabled, waiting for it to be there (a re-render replaces it)."""
     return page.locator(selector).is_disabled()

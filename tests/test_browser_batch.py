@@ -14,7 +14,7 @@ import time
 import pytest
 
 from searchduel.store import Comparison, Store
-from test_browser import ARTIFACTS, open_page
+from test_browser import ARTIFACTS, open_page, upload
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -31,14 +31,6 @@ def batch_tab(browser, url: str, address: str, width: int = 1280):
     page.get_by_role("tab", name="Batch").click()
     page.wait_for_selector("#batch-run")
     return page
-
-
-def upload(page, path) -> None:
-    page.set_input_files("#batch-file input[type=file]", str(path))
-    page.wait_for_function(
-        "(name) => document.querySelector('#batch-file').innerText.includes(name)",
-        arg=path.name,
-    )
 
 
 def watch_progress(page) -> None:
@@ -77,7 +69,7 @@ def test_the_progress_shows_once_and_the_charts_keep_their_titles(browser, batch
     page = batch_tab(browser, url, "10.1.0.1")
     try:
         assert not page.locator("#batch-zip").is_visible(), "no empty zip before a run"
-        upload(page, path)
+        upload(page, "#batch-file", path)
         watch_progress(page)
         page.click("#batch-run")
         page.wait_for_selector("#batch-report h1")
@@ -95,7 +87,7 @@ def test_the_progress_shows_once_and_the_charts_keep_their_titles(browser, batch
         page.context.close()
     narrow = batch_tab(browser, url, "10.1.0.2", 420)
     try:
-        upload(narrow, path)
+        upload(narrow, "#batch-file", path)
         narrow.click("#batch-run")
         narrow.wait_for_selector("#batch-report h1")
         narrow.locator(".batch-chart").first.wait_for(state="visible")
@@ -113,7 +105,7 @@ def test_closing_the_tab_stops_its_batch_within_2_s(browser, batch_app, tmp_path
     page = batch_tab(browser, url, "10.1.0.3")
     hold.touch()
     try:
-        upload(page, path)
+        upload(page, "#batch-file", path)
         offset = log.stat().st_size
         page.click("#batch-run")
         page.wait_for_function(

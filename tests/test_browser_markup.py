@@ -20,7 +20,7 @@ import pytest
 
 from conftest import REPO, _serve, free_port
 from safe_html import ELEMENTS
-from test_browser import ARTIFACTS, open_page, ready
+from test_browser import ARTIFACTS, open_page, ready, upload
 from test_browser_exfil import Recorder
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -136,7 +136,7 @@ def test_hostile_markup_is_text_in_answers_permalinks_and_the_batch_report(
         item = {"id": hostile_id, "question": f"Skagway? ``<img src={spy}/question>```"}
         questions.write_text(json.dumps(item) + "\n", "utf-8")
         page.get_by_role("tab", name="Batch").click()
-        page.set_input_files("#batch-file input[type=file]", str(questions))
+        upload(page, "#batch-file", questions)
         page.click("#batch-run")
         page.wait_for_selector("#batch-report h1", timeout=120000)
         text = check(page, "#batch-report", recorder.port)
